@@ -1,0 +1,303 @@
+"""Readers that turn real face data sets into a `FaceSource` (paths mode: images are not decoded here).
+
+Three layouts are accepted (`load_dataset` tells them apart):
+
+1. The official GANimation layout: `DIR/imgs/<id>.jpg`, `DIR/train_ids.csv` and `DIR/test_ids.csv` (one image
+   file name per line, no header), and the AUs in `DIR/aus.csv` (id + 17 AU columns) or `DIR/aus_openface.pkl`
+   (a pickled dict id -> 17 floats, read only with allow_pickle=True). aus.csv wins when both exist.
+2. A manifest: a CSV with a `path` column and the 17 AU columns (`AU01` ... `AU45`), paths relative to the
+   manifest's folder (absolute paths are kept); optional `id` column. `DIR/manifest.csv` or the CSV itself.
+3. A folder of images (`*.jpg`, `*.jpeg`, `*.png`), each with the OpenFace CSV `<stem>.csv` next to it or in
+   `DIR/aus/` or `DIR/processed/` (OpenFace's default output folder).
+
+Splits: only the official layout has them (`<split>_ids.csv`). For the manifest and the OpenFace folder the
+`split` argument is ignored and every split is the whole folder (train and test are the same list).
+
+Samples that cannot be used (no image, no AUs, no usable OpenFace row) are skipped; each reason is logged once as
+a warning with the count and the first few ids. No usable sample at all is a `DataError`.
+"""
+import logging
+import os
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from data.aus import (ID_COLUMNS, IMAGE_EXTENSIONS, _NoRows, _read_au_rows, normalize_id, read_au_pickle,
+                      read_au_table)
+from data.constants import AU_NAMES
+from data.errors import DataError
+from data.source import FaceSource
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_IMAGES = "imgs"
+OFFICIAL_AUS_CSV = "aus.csv"
+OFFICIAL_AUS_PICKLE = "aus_openface.pkl"
+MANIFEST_NAME = "manifest.csv"
+OPENFACE_CSV_FOLDERS = ("aus", "processed")  # where an image's OpenFace CSV may be, besides next to it
+
+LAYOUTS = ("expected one of: a GANimation folder (imgs/, train_ids.csv/test_ids.csv, aus.csv or "
+           "aus_openface.pkl); a manifest CSV or a folder with manifest.csv (path," + ",".join(AU_NAMES[:2])
+           + ",...," + AU_NAMES[-1] + "); a folder of images with OpenFace CSVs (<stem>.csv next to each image "
+           "or in aus/ or processed/)")
+
+_SHOW = 5
+
+
+def _report_skipped(where: str, reason: str, ids: Sequence[str], total: int) -> None:
+    if ids:
+        shown = ", ".join(ids[:_SHOW]) + (", ..." if len(ids) > _SHOW else "")
+        logger.warning("%s: skipped %d of %d samples: %s (%s)", where, len(ids), total, reason, shown)
+
+
+def _image_index(folder: str) -> Dict[str, str]:
+    """{stem: file name} of the images directly in `folder`; .jpg beats .jpeg beats .png for the same stem."""
+    rank = {ext: i for i, ext in enumerate(IMAGE_EXTENSIONS)}
+    best: Dict[str, Tuple[int, str]] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise DataError(folder, f"cannot list: {exc.strerror or exc}") from None
+    for entry in entries:
+        name = entry.name
+        dot = name.rfind(".")
+        r = rank.get(name[dot:].lower()) if dot > 0 else None
+        if r is None or not entry.is_file():
+            continue
+        stem = name[:dot]
+        if stem not in best or r < best[stem][0]:
+            best[stem] = (r, entry.name)
+    return {stem: name for stem, (_, name) in best.items()}
+
+
+def _files(folder: str) -> set:
+    try:
+        return {e.name for e in os.scandir(folder) if e.is_file()}
+    except OSError:
+        return set()
+
+
+def _require_folder(root) -> str:
+    root = os.fspath(root)
+    if not os.path.exists(root):
+        raise DataError(root, "does not exist")
+    if not os.path.isdir(root):
+        raise DataError(root, "is not a folder")
+    return root
+
+
+# ----------------------------------------------------------------------------------------------- official layout
+
+
+def _read_split(path: str) -> List[str]:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            lines = fh.read().splitlines()
+    except UnicodeDecodeError:
+        raise DataError(path, "not a text file (not UTF-8)") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
+    ids = [normalize_id(line) for line in lines if line.strip()]
+    if ids and ids[0].lower() in ID_COLUMNS:
+        ids = ids[1:]  # tolerate a header line although the official files have none
+    if not ids:
+        raise DataError(path, "no ids (the file is empty)")
+    unique = list(dict.fromkeys(ids))
+    if len(unique) < len(ids):
+        logger.warning("%s: %d duplicate ids ignored", path, len(ids) - len(unique))
+    return unique
+
+
+def load_official(root, split: str = "train", allow_pickle: bool = False) -> FaceSource:
+    """The official GANimation layout -> FaceSource (paths mode, absolute paths, ids in split-file order).
+
+    The split's ids come from `<split>_ids.csv` (".jpg" and whitespace stripped, empty lines skipped); images are
+    imgs/<id>.jpg (or .jpeg/.png), only checked for existence; AUs from aus.csv, else aus_openface.pkl (needs
+    allow_pickle). Ids without an image or without AUs are skipped and logged.
+    """
+    root = _require_folder(root)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(split)) or split in (".", ".."):
+        raise DataError(root, f"bad split name {split!r}")
+    imgs = os.path.join(root, OFFICIAL_IMAGES)
+    if not os.path.isdir(imgs):
+        raise DataError(root, f"no {OFFICIAL_IMAGES}/ folder (the GANimation layout keeps images in "
+                              f"{OFFICIAL_IMAGES}/<id>.jpg)")
+    split_file = os.path.join(root, f"{split}_ids.csv")
+    if not os.path.isfile(split_file):
+        found = sorted(n[:-len("_ids.csv")] for n in _files(root) if n.endswith("_ids.csv"))
+        raise DataError(split_file, f"does not exist (split {split!r}; splits found: "
+                                    f"{', '.join(found) if found else 'none'})")
+    aus_csv = os.path.join(root, OFFICIAL_AUS_CSV)
+    aus_pkl = os.path.join(root, OFFICIAL_AUS_PICKLE)
+    if os.path.exists(aus_csv):
+        table, au_file = read_au_table(aus_csv), aus_csv
+    elif os.path.exists(aus_pkl):
+        table, au_file = read_au_pickle(aus_pkl, allow_pickle=allow_pickle), aus_pkl
+    else:
+        raise DataError(root, f"no AU file: expected {OFFICIAL_AUS_CSV} or {OFFICIAL_AUS_PICKLE}")
+
+    ids = _read_split(split_file)
+    images = _image_index(imgs)
+    imgs_abs = os.path.abspath(imgs)
+    keep, paths, no_image, no_aus = [], [], [], []
+    for sample in ids:
+        name = images.get(sample)
+        if name is None:
+            no_image.append(sample)
+        elif sample not in table:
+            no_aus.append(sample)
+        else:
+            keep.append(sample)
+            paths.append(imgs_abs + os.sep + name)
+    where = f"{split_file}"
+    _report_skipped(where, f"no image in {OFFICIAL_IMAGES}/", no_image, len(ids))
+    _report_skipped(where, f"no AUs in {os.path.basename(au_file)}", no_aus, len(ids))
+    if not keep:
+        raise DataError(split_file, f"no usable samples: of {len(ids)} ids, {len(no_image)} have no image in "
+                                    f"{OFFICIAL_IMAGES}/ and {len(no_aus)} have no AUs in "
+                                    f"{os.path.basename(au_file)}")
+    aus = np.stack([table[s] for s in keep])
+    logger.info("%s: %d samples (split %s, %d skipped)", root, len(keep), split, len(ids) - len(keep))
+    return FaceSource(aus=aus, ids=keep, paths=paths, name=f"GANimation {root} ({split})")
+
+
+# ----------------------------------------------------------------------------------------------- OpenFace folder
+
+
+def _best_row(csv_path: str, min_confidence) -> np.ndarray:
+    rows = _read_au_rows(csv_path, min_confidence)
+    if len(rows.aus) == 1:
+        return rows.aus[0]
+    if rows.confidence is None:
+        raise DataError(csv_path, f"{len(rows.aus)} rows and no confidence column to choose the face by")
+    return rows.aus[int(np.argmax(rows.confidence))]
+
+
+def load_openface_folder(root, min_confidence: Optional[float] = None) -> FaceSource:
+    """A folder of images, each with an OpenFace CSV -> FaceSource (paths mode, sorted by file name).
+
+    The CSV of `<stem>.<ext>` is `<stem>.csv` next to the image, else in aus/ or processed/. A CSV with several
+    rows gives its highest-confidence successful row. Images without a CSV, or whose CSV has no usable row
+    (no face found, success 0, confidence below min_confidence), are skipped and logged; a malformed CSV is a
+    DataError. `split` does not apply: this is the whole folder.
+    """
+    root = _require_folder(root)
+    images = _image_index(root)
+    if not images:
+        raise DataError(root, f"no images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)})")
+    csv_dirs = [root] + [os.path.join(root, d) for d in OPENFACE_CSV_FOLDERS]
+    csv_sets = [_files(d) for d in csv_dirs]
+    root_abs = os.path.abspath(root)
+    keep, paths, rows, no_csv, no_face = [], [], [], [], []
+    for stem in sorted(images):
+        csv_path = next((os.path.join(d, stem + ".csv") for d, names in zip(csv_dirs, csv_sets)
+                         if stem + ".csv" in names), None)
+        if csv_path is None:
+            no_csv.append(stem)
+            continue
+        try:
+            rows.append(_best_row(csv_path, min_confidence))
+        except _NoRows:
+            no_face.append(stem)
+            continue
+        keep.append(stem)
+        paths.append(os.path.join(root_abs, images[stem]))
+    _report_skipped(root, "no OpenFace CSV (<stem>.csv next to the image or in aus/ or processed/)", no_csv,
+                    len(images))
+    _report_skipped(root, "no usable face row in the OpenFace CSV", no_face, len(images))
+    if not keep:
+        raise DataError(root, f"no usable images: of {len(images)} images, {len(no_csv)} have no OpenFace CSV "
+                              f"(<stem>.csv next to the image or in aus/ or processed/) and {len(no_face)} have "
+                              "no usable face row")
+    logger.info("%s: %d samples from OpenFace CSVs (%d skipped)", root, len(keep), len(images) - len(keep))
+    return FaceSource(aus=np.stack(rows), ids=keep, paths=paths, name=f"OpenFace folder {root}")
+
+
+# ----------------------------------------------------------------------------------------------- manifest
+
+
+def load_manifest(path) -> FaceSource:
+    """A manifest CSV (`path` + the 17 AU columns, optional `id`) -> FaceSource (paths mode, file order).
+
+    Relative paths are relative to the manifest's folder. Ids are the `id` column, else the image file stems.
+    Rows whose image does not exist are skipped and logged.
+    """
+    path = os.fspath(path)
+    rows = _read_au_rows(path, extra=("path", "id"))
+    if "path" not in rows.extra:
+        raise DataError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
+    base = os.path.dirname(os.path.abspath(path))
+    listing: Dict[str, set] = {}
+    keep_idx, paths, ids, missing = [], [], [], []
+    given_ids = rows.extra.get("id")
+    for k, (raw, line) in enumerate(zip(rows.extra["path"], rows.lines)):
+        if not raw:
+            raise DataError(path, f"{line}: empty path")
+        if given_ids is not None and not given_ids[k]:
+            raise DataError(path, f"{line}: empty id")
+        full = os.path.normpath(os.path.join(base, raw))  # join keeps absolute paths as they are
+        folder, name = os.path.split(full)
+        if folder not in listing:
+            listing[folder] = _files(folder)
+        sample = given_ids[k] if given_ids is not None else normalize_id(raw)
+        if name not in listing[folder]:
+            missing.append(sample)
+            continue
+        keep_idx.append(k)
+        paths.append(full)
+        ids.append(sample)
+    _report_skipped(path, "image file does not exist", missing, len(rows.aus))
+    if not keep_idx:
+        raise DataError(path, f"no usable rows: none of the {len(rows.aus)} images exists (paths are relative to "
+                              f"{base})")
+    return FaceSource(aus=rows.aus[keep_idx], ids=ids, paths=paths, name=f"manifest {path}")
+
+
+# ----------------------------------------------------------------------------------------------- dispatch
+
+
+def detect_layout(path) -> str:
+    """'official', 'manifest' or 'openface' for an existing path; DataError when nothing matches."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(path, "does not exist")
+    if os.path.isfile(path):
+        if path.lower().endswith(".csv"):
+            return "manifest"
+        raise DataError(path, "not a dataset: " + LAYOUTS)
+    names = _files(path)
+    if os.path.isdir(os.path.join(path, OFFICIAL_IMAGES)) and (
+            OFFICIAL_AUS_CSV in names or OFFICIAL_AUS_PICKLE in names or any(n.endswith("_ids.csv") for n in names)):
+        return "official"
+    if MANIFEST_NAME in names:
+        return "manifest"
+    if any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in names):
+        return "openface"
+    raise DataError(path, "no data set found: " + LAYOUTS)
+
+
+def load_dataset(path, split: str = "train", allow_pickle: bool = False,
+                 min_confidence: Optional[float] = None) -> FaceSource:
+    """Load any accepted layout (see the module docstring) -> FaceSource in paths mode.
+
+    split:          the official layout's `<split>_ids.csv`; ignored elsewhere (whole folder for every split).
+    allow_pickle:   allow reading the official aus_openface.pkl (restricted unpickler).
+    min_confidence: OpenFace folders only: skip face rows with lower confidence (ignored, with a warning, for
+                    the other layouts, whose files carry no confidence).
+    """
+    layout = detect_layout(path)
+    path = os.fspath(path)
+    if min_confidence is not None and layout != "openface":
+        logger.warning("%s: min_confidence applies only to folders of OpenFace CSVs; ignored", path)
+    if layout == "official":
+        return load_official(path, split=split, allow_pickle=allow_pickle)
+    if split not in (None, "train", "test"):
+        logger.warning("%s: split %r ignored: this layout has no splits, every split is the whole set", path,
+                       split)
+    if layout == "manifest":
+        return load_manifest(path if os.path.isfile(path) else os.path.join(path, MANIFEST_NAME))
+    return load_openface_folder(path, min_confidence=min_confidence)
+
+
+__all__ = ["load_dataset", "load_official", "load_openface_folder", "load_manifest", "detect_layout"]
