@@ -1,0 +1,111 @@
+"""The SavedModel export: what infer.py, evaluation and other programs load.
+
+Signatures (see `saved_model_cli show --all --dir EXPORT`):
+  serving_default / edit:  images uint8 (N, S, S, 3), aus float32 (N, 17) on OpenFace's 0-5 scale
+                           -> images uint8 (N, S, S, 3), attention float32 (N, S, S, 1) in [0, 1],
+                              color uint8 (N, S, S, 3)
+  estimate_aus:            images uint8 (N, S, S, 3) -> aus float32 (N, 17) on the 0-5 scale
+                           (the discriminator's AU head)
+Next to the SavedModel, `ganimation.json` records the image size and how the model was built.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from data.constants import AU_NAMES, NUM_AUS
+from data.errors import DataError
+from models.ops import compose, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
+
+METADATA_FILE = "ganimation.json"
+
+
+class GANimationModule(tf.Module):
+    """Wraps the TensorLayer networks for tf.saved_model. A TL Model is not a tf.Module, so the wrapper holds
+    the weights as attributes itself (otherwise the export fails with an 'untracked resource' error)."""
+
+    def __init__(self, G, D, image_size, num_aus=NUM_AUS):
+        super().__init__(name="ganimation")
+        G.eval()
+        D.eval()
+        self._G, self._D = G, D
+        self.g_weights = list(G.all_weights)
+        self.d_weights = list(D.all_weights)
+        images = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")
+        aus = tf.TensorSpec([None, num_aus], tf.float32, name="aus")
+        self.edit = tf.function(self._edit, input_signature=[images, aus])
+        self.estimate_aus = tf.function(self._estimate_aus, input_signature=[images])
+
+    def _edit(self, images, aus):
+        real = to_model_pixels(images)
+        color, attention = self._G([real, to_model_aus(aus)])
+        fake = compose(attention, real, color)
+        return {"images": to_uint8_pixels(fake), "attention": attention, "color": to_uint8_pixels(color)}
+
+    def _estimate_aus(self, images):
+        _, aus = self._D(to_model_pixels(images))
+        return {"aus": to_openface_aus(aus)}
+
+
+def export_saved_model(G, D, out_dir, metadata):
+    """Write a SavedModel of (G, D) to out_dir, atomically: it is built in a temporary folder next to out_dir
+    and renamed into place, so a killed export leaves no half-written model."""
+    module = GANimationModule(G, D, metadata["image_size"])
+    signatures = {"serving_default": module.edit, "edit": module.edit, "estimate_aus": module.estimate_aus}
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        meta = dict(metadata, au_names=list(AU_NAMES), format="ganimation-tl-savedmodel-1")
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+class LoadedModel:
+    """An export loaded back: `edit(images_uint8, aus_0_5)` and `estimate_aus(images_uint8)` on numpy arrays."""
+
+    def __init__(self, path):
+        self.path = path
+        self.metadata = read_metadata(path)
+        self.image_size = int(self.metadata["image_size"])
+        try:
+            self._module = tf.saved_model.load(path)
+        except Exception as e:  # a corrupt or foreign SavedModel
+            raise DataError(path, f"cannot load the SavedModel ({type(e).__name__})") from None
+
+    def edit(self, images, aus):
+        out = self._module.edit(tf.convert_to_tensor(images, tf.uint8), tf.convert_to_tensor(aus, tf.float32))
+        return {k: v.numpy() for k, v in out.items()}
+
+    def estimate_aus(self, images):
+        return self._module.estimate_aus(tf.convert_to_tensor(images, tf.uint8))["aus"].numpy()
+
+
+def is_export(path):
+    return os.path.isfile(os.path.join(path, "saved_model.pb")) and os.path.isfile(os.path.join(path, METADATA_FILE))
+
+
+def read_metadata(path):
+    """The export's ganimation.json, or a DataError saying why `path` is not an export."""
+    if not os.path.exists(path):
+        raise DataError(path, "does not exist")
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise DataError(path, "not a GANimation export (no saved_model.pb; make one with train.py, or "
+                              "`python train.py --export-only --resume RUN_DIR`)")
+    try:
+        with open(os.path.join(path, METADATA_FILE)) as f:
+            meta = json.load(f)
+        int(meta["image_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
+    return meta

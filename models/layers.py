@@ -1,0 +1,150 @@
+"""TensorLayer layers that TensorLayer 2.2.5 lacks or gets wrong under TF 2.21 / Keras 3.
+
+All follow PyTorch's padding arithmetic (explicit `pad` pixels on each side), so that shapes and
+weights line up with the reference architecture and with imported PyTorch checkpoints.
+Kernels are stored HWIO (transposed convs: H, W, out, in), TensorFlow's layout.
+"""
+import tensorflow as tf
+import tensorlayer as tl
+from tensorlayer.layers import Layer
+
+from models.ops import tile_aus
+
+# The reference initialisation: weights N(0, 0.02), biases 0 (reference.md, "Discriminator").
+WEIGHT_INIT = tl.initializers.random_normal(mean=0.0, stddev=0.02)
+ZERO_INIT = tl.initializers.zeros()
+ONE_INIT = tl.initializers.ones()
+
+
+class Conv(Layer):
+    """2-D convolution with PyTorch-style symmetric zero padding.
+
+    as_matmul: compute the convolution as one (patches x weights) matrix product. For a layer whose
+    output map is tiny and whose weight is huge (D's 1024 -> 2048 conv on a 4 x 4 map, 33.5 M weights)
+    this avoids oneDNN re-laying out the weight on every call, which dominated the critic step
+    (performance.md, "A slow layer"). Same weights, same results.
+    """
+
+    def __init__(self, n_filter, filter_size, stride=1, pad=0, bias=True, act=None, as_matmul=False,
+                 in_channels=None, name=None):
+        super().__init__(name, act=act)
+        self.n_filter, self.filter_size, self.stride, self.pad = n_filter, filter_size, stride, pad
+        self.use_bias, self.as_matmul, self.in_channels = bias, as_matmul, in_channels
+        if in_channels is not None:
+            self.build(None)
+            self._built = True
+
+    def __repr__(self):
+        return (f"Conv({self.in_channels}->{self.n_filter}, k={self.filter_size}, s={self.stride}, "
+                f"p={self.pad}, bias={self.use_bias}, name='{self.name}')")
+
+    def build(self, inputs_shape):
+        if self.in_channels is None:
+            self.in_channels = int(inputs_shape[-1])
+        k = self.filter_size
+        self.W = self._get_weights("filters", shape=(k, k, self.in_channels, self.n_filter), init=WEIGHT_INIT)
+        if self.use_bias:
+            self.b = self._get_weights("biases", shape=(self.n_filter,), init=ZERO_INIT)
+
+    def forward(self, inputs):
+        p = self.pad
+        x = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]]) if p else inputs
+        if self.as_matmul:
+            out = self._matmul_conv(x)
+        else:
+            out = tf.nn.conv2d(x, self.W, strides=self.stride, padding="VALID")
+        if self.use_bias:
+            out = tf.nn.bias_add(out, self.b)
+        return self.act(out) if self.act else out
+
+    def _matmul_conv(self, x):
+        k, s = self.filter_size, self.stride
+        # (B, Ho, Wo, k*k*Cin), flattened in (row, col, channel) order = the HWIO kernel's order.
+        patches = tf.image.extract_patches(x, sizes=[1, k, k, 1], strides=[1, s, s, 1], rates=[1, 1, 1, 1],
+                                           padding="VALID")
+        w = tf.reshape(self.W, [k * k * self.in_channels, self.n_filter])
+        return tf.einsum("bhwp,po->bhwo", patches, w)
+
+
+class ConvTranspose(Layer):
+    """2-D transposed convolution, PyTorch `ConvTranspose2d(k, stride, padding=pad)` semantics.
+
+    Output size: (H - 1) * stride - 2 * pad + k. Kernel stored (k, k, out, in) as tf.nn.conv2d_transpose wants.
+    """
+
+    def __init__(self, n_filter, filter_size, stride=2, pad=1, bias=True, act=None, in_channels=None, name=None):
+        super().__init__(name, act=act)
+        self.n_filter, self.filter_size, self.stride, self.pad = n_filter, filter_size, stride, pad
+        self.use_bias, self.in_channels = bias, in_channels
+        if in_channels is not None:
+            self.build(None)
+            self._built = True
+
+    def __repr__(self):
+        return (f"ConvTranspose({self.in_channels}->{self.n_filter}, k={self.filter_size}, s={self.stride}, "
+                f"p={self.pad}, bias={self.use_bias}, name='{self.name}')")
+
+    def build(self, inputs_shape):
+        if self.in_channels is None:
+            self.in_channels = int(inputs_shape[-1])
+        k = self.filter_size
+        self.W = self._get_weights("filters", shape=(k, k, self.n_filter, self.in_channels), init=WEIGHT_INIT)
+        if self.use_bias:
+            self.b = self._get_weights("biases", shape=(self.n_filter,), init=ZERO_INIT)
+
+    def forward(self, inputs):
+        k, s, p = self.filter_size, self.stride, self.pad
+        shape = tf.shape(inputs)
+        full_h = (shape[1] - 1) * s + k  # the output before PyTorch's cropping of `pad` on each side
+        full_w = (shape[2] - 1) * s + k
+        out = tf.nn.conv2d_transpose(inputs, self.W, [shape[0], full_h, full_w, self.n_filter],
+                                     strides=s, padding="VALID")
+        if p:
+            out = out[:, p:full_h - p, p:full_w - p, :]
+        if self.use_bias:
+            out = tf.nn.bias_add(out, self.b)
+        return self.act(out) if self.act else out
+
+
+class InstanceNorm(Layer):
+    """Instance normalisation: per image, per channel, over H and W (epsilon 1e-5, biased variance).
+
+    affine=True adds a learnable gamma (init 1) and beta (init 0), as the official GANimation generator;
+    affine=False has no parameters, as ganimation_replicate. TensorLayer's InstanceNorm2d fails for batch > 1
+    under TF 2.21, hence this layer.
+    """
+
+    def __init__(self, affine=True, epsilon=1e-5, act=None, num_features=None, name=None):
+        super().__init__(name, act=act)
+        self.affine, self.epsilon, self.num_features = affine, epsilon, num_features
+        if num_features is not None:
+            self.build(None)
+            self._built = True
+
+    def __repr__(self):
+        return f"InstanceNorm({self.num_features}, affine={self.affine}, name='{self.name}')"
+
+    def build(self, inputs_shape):
+        if self.num_features is None:
+            self.num_features = int(inputs_shape[-1])
+        if self.affine:
+            self.gamma = self._get_weights("gamma", shape=(self.num_features,), init=ONE_INIT)
+            self.beta = self._get_weights("beta", shape=(self.num_features,), init=ZERO_INIT)
+
+    def forward(self, inputs):
+        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
+        out = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        if self.affine:
+            out = out * self.gamma + self.beta
+        return self.act(out) if self.act else out
+
+
+class TileAUs(Layer):
+    """The conditioning of the generator: (image, aus) -> image with the AUs tiled as extra channels."""
+
+    def build(self, inputs_shape):
+        pass
+
+    def forward(self, inputs):
+        images, aus = inputs
+        return tile_aus(images, aus)

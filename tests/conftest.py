@@ -1,0 +1,30 @@
+"""Shared test setup: quiet TensorFlow, the project root on sys.path, unique TensorLayer model names."""
+import itertools
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from utils.cli import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def name():
+    """A fresh model name: TensorLayer model names are global to the process."""
+    return lambda prefix="m": f"{prefix}_{next(_names)}"
+
+
+def tiny_config(**overrides):
+    """A TrainConfig for networks small enough to train in a test."""
+    from training.config import TrainConfig
+    values = dict(image_size=32, g_conv_dim=8, d_conv_dim=8, n_res=1, d_layers=5, batch=4, epochs=2,
+                  synthetic_identities=2, synthetic_per_identity=8, log_every=1, sample_every=1000)
+    values.update(overrides)
+    return TrainConfig(**values).validate()

@@ -1,0 +1,133 @@
+"""Architecture, layer semantics and the shape-sensitive helpers (tiling, composition, pixel mapping)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.layers import Conv, ConvTranspose, InstanceNorm
+from models.networks import count_parameters, get_discriminator, get_generator
+from models.ops import compose, tile_aus, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
+
+
+def test_parameter_counts_match_the_reference_architecture(name):
+    G = get_generator(128, name=name("G"))
+    D = get_discriminator(128, name=name("D"))
+    assert count_parameters(G) == 8_471_296
+    assert count_parameters(D) == 44_860_352
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_output_shapes_and_ranges(name, batch):
+    G = get_generator(32, conv_dim=8, n_res=2, name=name("G"))
+    D = get_discriminator(32, conv_dim=8, n_layers=5, name=name("D"))
+    G.eval(), D.eval()
+    real = tf.random.uniform([batch, 32, 32, 3], -1, 1)
+    color, attention = G([real, tf.random.uniform([batch, 17])])
+    assert color.shape == (batch, 32, 32, 3) and attention.shape == (batch, 32, 32, 1)
+    assert -1 <= float(tf.reduce_min(color)) and float(tf.reduce_max(color)) <= 1
+    assert 0 <= float(tf.reduce_min(attention)) and float(tf.reduce_max(attention)) <= 1
+    realness, aus = D(real)
+    assert realness.shape == (batch, 1, 1, 1)  # 32 px through 5 stride-2 convs
+    assert aus.shape == (batch, 17)  # never squeezed, even at batch 1
+
+
+def test_discriminator_maps_at_128(name):
+    D = get_discriminator(128, conv_dim=4, name=name("D"))
+    D.eval()
+    realness, aus = D(tf.zeros([2, 128, 128, 3]))
+    assert realness.shape == (2, 2, 2, 1) and aus.shape == (2, 17)
+
+
+def test_generator_has_no_conv_bias_and_affine_norms(name):
+    G = get_generator(32, conv_dim=8, n_res=1, name=name("G"))
+    names = [w.name for w in G.trainable_weights]
+    assert not any("biases" in n for n in names)
+    assert sum("gamma" in n for n in names) == sum("beta" in n for n in names) == 1 + 2 + 2 * 1 + 2
+    R = get_generator(32, conv_dim=8, n_res=1, norm_affine=False, conv_bias=True, name=name("R"))
+    names = [w.name for w in R.trainable_weights]
+    assert not any("gamma" in n or "beta" in n for n in names)
+    assert sum("biases" in n for n in names) == 1 + 2 + 2 * 1 + 2  # heads stay bias-free
+
+
+def test_discriminator_trunk_has_biases_and_heads_do_not(name):
+    D = get_discriminator(64, conv_dim=4, name=name("D"))
+    biases = [w.name for w in D.trainable_weights if "biases" in w.name]
+    assert len(biases) == 6 and not any("critic" in n or "_aus" in n for n in biases)
+
+
+def test_tile_aus_puts_each_au_on_its_own_channel():
+    images = tf.random.uniform([2, 5, 4, 3])
+    aus = tf.constant(np.arange(34, dtype=np.float32).reshape(2, 17))
+    out = tile_aus(images, aus).numpy()
+    assert out.shape == (2, 5, 4, 20)
+    np.testing.assert_array_equal(out[..., :3], images.numpy())
+    for b in range(2):
+        for k in range(17):
+            assert np.all(out[b, :, :, 3 + k] == aus[b, k].numpy())
+
+
+def test_compose_keeps_input_where_attention_is_one():
+    image = tf.fill([1, 2, 2, 3], 0.5)
+    color = tf.fill([1, 2, 2, 3], -1.0)
+    attention = tf.constant([[[[1.0], [0.0]], [[0.5], [0.25]]]])
+    out = compose(attention, image, color).numpy()[0, :, :, 0]
+    np.testing.assert_allclose(out, [[0.5, -1.0], [-0.25, -0.625]])
+
+
+def test_pixel_and_au_mappings():
+    pixels = tf.constant([0, 1, 127, 128, 254, 255], tf.uint8)
+    model = to_model_pixels(pixels)
+    np.testing.assert_allclose(model.numpy()[[0, -1]], [-1.0, 1.0])
+    np.testing.assert_array_equal(to_uint8_pixels(model).numpy(), pixels.numpy())
+    assert to_uint8_pixels(tf.constant([-3.0, 3.0])).numpy().tolist() == [0, 255]  # clipped
+    np.testing.assert_allclose(to_openface_aus(to_model_aus(tf.constant([0.0, 2.5, 5.0]))).numpy(), [0, 2.5, 5])
+    np.testing.assert_allclose(to_model_aus(tf.constant([5.0])).numpy(), [1.0])
+
+
+def _built(layer, x):
+    """Build a TensorLayer layer for eager use outside a model; returns its forward function."""
+    layer.build(x.shape)
+    layer._built = True
+    return layer.forward
+
+
+def test_conv_padding_matches_same_padding_and_matmul_form():
+    x = tf.random.normal([2, 8, 8, 5])
+    conv = Conv(n_filter=6, filter_size=4, stride=2, pad=1, bias=False)
+    forward = _built(conv, x)
+    expected = tf.nn.conv2d(x, conv.W, 2, "SAME")  # 4x4, s2 on an even map: SAME pads 1 on each side
+    np.testing.assert_allclose(forward(x).numpy(), expected.numpy(), atol=1e-5)
+    conv.as_matmul = True
+    np.testing.assert_allclose(forward(x).numpy(), expected.numpy(), atol=1e-4)
+
+
+def test_conv_transpose_follows_pytorch_arithmetic():
+    """out[n, i*s - p + a, j*s - p + b, o] += x[n, i, j, c] * W[a, b, o, c], cropped to (H-1)s - 2p + k."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 3, 4)).astype(np.float32)
+    layer = ConvTranspose(n_filter=5, filter_size=4, stride=2, pad=1, bias=False)
+    forward = _built(layer, tf.constant(x))
+    w = layer.W.numpy()
+    k, s, p = 4, 2, 1
+    full = np.zeros((2, (3 - 1) * s + k, (3 - 1) * s + k, 5), np.float32)
+    for i in range(3):
+        for j in range(3):
+            full[:, i * s:i * s + k, j * s:j * s + k, :] += np.einsum("nc,abOc->nabO", x[:, i, j, :], w)
+    expected = full[:, p:-p, p:-p, :]
+    out = forward(tf.constant(x)).numpy()
+    assert out.shape == (2, 6, 6, 5)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+def test_instance_norm_is_per_image_and_per_channel():
+    x = tf.random.normal([3, 6, 6, 4]) * tf.constant([1.0, 5.0, 0.1, 2.0]) + 3.0
+    norm = InstanceNorm(affine=True)
+    forward = _built(norm, x)
+    out = forward(x).numpy()
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.var(axis=(1, 2)), 1, atol=2e-3)  # epsilon 1e-5 inside
+    np.testing.assert_allclose(forward(x[:1]).numpy(), out[:1], atol=1e-5)  # independent of the batch
+    norm.gamma.assign([2.0, 2.0, 2.0, 2.0])
+    norm.beta.assign([1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(forward(x).numpy(), 2 * out + 1, atol=1e-4)
+    plain = InstanceNorm(affine=False)
+    _built(plain, x)
+    assert plain.trainable_weights == []
