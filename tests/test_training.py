@@ -1,0 +1,157 @@
+"""The training machinery: schedule, targets, the two steps, the data pipeline, checkpoints."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from data.pipeline import make_dataset, steps_per_epoch
+from data.source import FaceSource
+from training.loop import Run, build_networks
+from training.schedule import learning_rate
+from training.steps import GANimationSteps
+
+
+def test_learning_rate_schedule_matches_the_official_run():
+    got = [learning_rate(1e-4, e, 30, 10) for e in range(1, 31)]
+    expected = [1e-4] * 21 + [k * 1e-5 for k in range(9, 0, -1)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert [learning_rate(1e-4, e, 3, 10) for e in (1, 2, 3)] == pytest.approx([1e-4, 2e-4 / 3, 1e-4 / 3])
+    assert learning_rate(2e-4, 5, 5, 0) == 2e-4  # no decay
+
+
+def _steps(name, **overrides):
+    config = tiny_config(**overrides)
+    G, D = build_networks(config, name_suffix=name(""))
+    return config, GANimationSteps(G, D, config)
+
+
+def test_targets_are_other_samples_aus_plus_bounded_noise(name):
+    _, steps = _steps(name, batch=8, target_noise=0.1)
+    y_src = tf.constant(np.arange(8 * 17, dtype=np.float32).reshape(8, 17) / 200.0)
+    y1, y2 = steps.sample_targets(y_src).numpy(), steps.sample_targets(y_src).numpy()
+    for y_tgt in (y1, y2):
+        # Each target row is some source row (the whole AU vector moves together) plus noise in [-0.1, 0.1].
+        nearest = np.abs(y_tgt[:, None, :] - y_src.numpy()[None]).max(axis=2).argmin(axis=1)
+        assert sorted(nearest) == list(range(8))  # a permutation across samples
+        noise = y_tgt - y_src.numpy()[nearest]
+        assert np.abs(noise).max() <= 0.1 and np.abs(noise).max() > 0.05
+    assert not np.allclose(y1, y2)  # drawn afresh for every batch
+
+
+def _batch(config, seed=0):
+    rng = np.random.default_rng(seed)
+    s, b = config.image_size, config.batch
+    real = tf.constant(rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32))
+    y_src = tf.constant(rng.uniform(0, 1, (b, 17)).astype(np.float32))
+    return real, y_src
+
+
+def _values(model):
+    return [w.numpy().copy() for w in model.trainable_weights]
+
+
+def _changed(before, model):
+    return any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+
+
+def test_critic_and_generator_steps_update_only_their_network(name):
+    config, steps = _steps(name)
+    real, y_src = _batch(config)
+    y_tgt = steps.sample_targets(y_src)
+    g0, d0 = _values(steps.G), _values(steps.D)
+    d_metrics = steps.critic_step(real, y_src, y_tgt)
+    assert set(d_metrics) == {"D/adv", "D/gp", "D/cond", "D/total"}
+    assert all(np.isfinite(float(v)) for v in d_metrics.values())
+    assert _changed(d0, steps.D) and not _changed(g0, steps.G)
+    d1 = _values(steps.D)
+    g_metrics = steps.generator_step(real, y_src, y_tgt)
+    assert set(g_metrics) == {"G/adv", "G/cond", "G/cyc", "G/att", "G/tv", "G/total"}
+    m = {k: float(v) for k, v in g_metrics.items()}
+    total = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"]
+    assert m["G/total"] == pytest.approx(total, rel=1e-5)  # the one visible weighted sum
+    assert _changed(g0, steps.G) and not _changed(d1, steps.D)
+
+
+def test_steps_trace_once(name):
+    config, steps = _steps(name)
+    for seed in range(3):
+        real, y_src = _batch(config, seed)
+        y_tgt = steps.sample_targets(y_src)
+        steps.critic_step(real, y_src, y_tgt)
+        steps.generator_step(real, y_src, y_tgt)
+    assert steps.critic_step.experimental_get_tracing_count() == 1
+    assert steps.generator_step.experimental_get_tracing_count() == 1
+
+
+def _source(n=10, size=8, paths=None):
+    rng = np.random.default_rng(0)
+    aus = rng.uniform(0, 5, (n, 17)).astype(np.float32)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    return FaceSource(aus=aus, ids=[f"s{i}" for i in range(n)], images=images)
+
+
+def test_pipeline_batches_order_and_resume_skip():
+    source = _source()
+    assert steps_per_epoch(source, 3) == 3
+    batches = list(make_dataset(source, 3, 8, epoch=1, seed=7))
+    assert len(batches) == 3
+    real, y = batches[0]
+    assert real.shape == (3, 8, 8, 3) and y.shape == (3, 17)
+    assert -1.0 <= float(tf.reduce_min(real)) and float(tf.reduce_max(real)) <= 1.0
+    assert float(tf.reduce_max(y)) <= 1.0  # AUs on the networks' [0, 1] scale
+    again = list(make_dataset(source, 3, 8, epoch=1, seed=7))
+    for (a, ya), (b, yb) in zip(batches, again):  # deterministic per epoch: resumable
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    skipped = list(make_dataset(source, 3, 8, epoch=1, seed=7, skip_batches=2))
+    assert len(skipped) == 1
+    np.testing.assert_array_equal(skipped[0][0].numpy(), batches[2][0].numpy())
+    other = list(make_dataset(source, 3, 8, epoch=2, seed=7))
+    assert not all(np.array_equal(a[1].numpy(), b[1].numpy()) for a, b in zip(batches, other))
+
+
+def test_pipeline_flips_horizontally_and_keeps_labels():
+    source = _source(n=64)
+    plain = np.concatenate([b[0].numpy() for b in make_dataset(source, 8, 8, shuffle=False, flip=False)])
+    flipped = np.concatenate([b[0].numpy() for b in make_dataset(source, 8, 8, shuffle=False, flip=True)])
+    same = [np.array_equal(p, f) for p, f in zip(plain, flipped)]
+    mirrored = [np.array_equal(p[:, ::-1], f) for p, f in zip(plain, flipped)]
+    assert all(s or m for s, m in zip(same, mirrored))
+    assert 16 < sum(mirrored) < 48
+
+
+def test_pipeline_reads_and_resizes_image_files(tmp_path):
+    import cv2
+    paths = []
+    for i in range(4):
+        p = str(tmp_path / f"{i}.png")
+        cv2.imwrite(p, np.full((20, 30, 3), 40 * i, np.uint8))
+        paths.append(p)
+    source = FaceSource(aus=np.zeros((4, 17)), ids=list("abcd"), paths=paths)
+    (real, _), = list(make_dataset(source, 4, 16, shuffle=False, flip=False))
+    assert real.shape == (4, 16, 16, 3)
+    np.testing.assert_allclose(real.numpy()[:, 0, 0, 0], [40 * i / 127.5 - 1 for i in range(4)], atol=1e-6)
+
+
+def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
+    config = tiny_config()
+    run = Run(config, str(tmp_path), name_suffix=name("_a"))
+    real, y_src = _batch(config)
+    for _ in range(2):
+        y_tgt = run.steps.sample_targets(y_src)
+        run.steps.critic_step(real, y_src, y_tgt)
+        run.steps.generator_step(real, y_src, y_tgt)
+        run.step.assign_add(1)
+    run.save()
+    expected = run.steps.critic_step(real, y_src, y_src)  # the next step from the saved state
+
+    other = Run(config, str(tmp_path), name_suffix=name("_b"))
+    assert other.restore()
+    assert int(other.step) == 2
+    assert int(other.steps.opt_d.iterations) == 2 and int(other.steps.opt_g.iterations) == 2
+    for a, b in zip(run.G.trainable_weights, other.G.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    got = other.steps.critic_step(real, y_src, y_src)
+    # Same weights, Adam moments and RNG state (the GP's alpha): the same next step.
+    for k in expected:
+        assert float(got[k]) == pytest.approx(float(expected[k]), rel=1e-4, abs=1e-6)

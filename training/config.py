@@ -1,0 +1,136 @@
+"""One configuration object for a training run; the command line of train.py is made from it.
+
+Every run writes the resolved configuration to RUN_DIR/config.json, and `--resume RUN_DIR` reads it back.
+"""
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from data.errors import DataError
+
+
+def _f(default, help_text, **kw):
+    return field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    data: Optional[str] = _f(None, "dataset: a folder (official layout imgs/ + aus + train_ids.csv, a folder with "
+                                   "manifest.csv, or images with OpenFace CSVs) or a manifest CSV; "
+                                   "default: the built-in synthetic faces")
+    allow_pickle: bool = _f(False, "allow reading the official layout's aus_openface.pkl (plain dicts of numbers "
+                                   "only, through a restricted unpickler)")
+    synthetic_identities: int = _f(40, "built-in data: number of face identities")
+    synthetic_per_identity: int = _f(50, "built-in data: expressions rendered per identity")
+    flip: bool = _f(True, "augment with random horizontal flips")
+    # --- networks ---
+    image_size: int = _f(128, "face crop size in pixels (multiple of 2^d_layers; the paper uses 128)")
+    g_conv_dim: int = _f(64, "generator width: channels of its first layer (paper: 64)")
+    d_conv_dim: int = _f(64, "discriminator width: channels of its first layer (paper: 64)")
+    n_res: int = _f(6, "residual blocks in the generator's bottleneck (paper: 6)")
+    d_layers: int = _f(6, "stride-2 conv layers in the discriminator (paper: 6)")
+    # --- optimisation ---
+    epochs: int = _f(30, "training epochs (paper: 30)")
+    batch: int = _f(25, "batch size (paper: 25)")
+    lr_g: float = _f(1e-4, "generator learning rate before the decay")
+    lr_d: float = _f(1e-4, "critic learning rate before the decay")
+    beta1: float = _f(0.5, "Adam beta1")
+    beta2: float = _f(0.999, "Adam beta2")
+    decay_epochs: int = _f(10, "decay the learning rates linearly over this many last epochs "
+                               "(capped at --epochs; 30 epochs, 10 decay epochs: 1e-4 through epoch 21, 9e-5 at 22, ... "
+                               "1e-5 at 30)")
+    critic_steps: int = _f(5, "critic steps per generator step")
+    # --- loss weights (one visible weighted sum in training/steps.py) ---
+    lambda_gp: float = _f(10.0, "weight of the gradient penalty")
+    lambda_cond: float = _f(160.0, "weight of the AU (expression) loss on the per-element MSE; the official "
+                                   "4000 / batch 25 = 160")
+    lambda_cyc: float = _f(10.0, "weight of the cycle (identity) L1 loss")
+    lambda_att: float = _f(0.1, "weight of the attention magnitude loss mean(A)")
+    lambda_tv: float = _f(1e-5, "weight of the attention total-variation loss (a sum over pixels)")
+    target_noise: float = _f(0.1, "uniform noise added to the target AUs on the [0, 1] scale")
+    # --- run bookkeeping ---
+    seed: int = _f(0, "random seed (data order, flips, targets, initial weights)")
+    runs_dir: str = _f("runs", "where new run directories are made")
+    run_name: Optional[str] = _f(None, "run directory name (default: date-time)")
+    checkpoint_every: int = _f(500, "save a checkpoint every N critic steps (and at every epoch's end)")
+    checkpoint_minutes: float = _f(10.0, "also save a checkpoint when this many minutes passed since the last")
+    keep_checkpoints: int = _f(3, "checkpoints kept")
+    log_every: int = _f(10, "write loss scalars every N critic steps")
+    sample_every: int = _f(500, "write an image grid (TensorBoard and samples/*.png) every N critic steps")
+    export: bool = _f(True, "export a SavedModel to RUN_DIR/export at the end of training")
+
+    def validate(self):
+        """Raise ValueError with a one-line reason for settings that cannot work."""
+        checks = [
+            (self.epochs >= 1, "--epochs must be >= 1"),
+            (self.batch >= 1, "--batch must be >= 1"),
+            (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
+            (self.critic_steps >= 1, "--critic-steps must be >= 1"),
+            (self.image_size % (2 ** self.d_layers) == 0,
+             f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),
+            (min(self.g_conv_dim, self.d_conv_dim) >= 1 and self.n_res >= 0, "network widths must be positive"),
+            (self.synthetic_identities >= 1 and self.synthetic_per_identity >= 1, "synthetic sizes must be >= 1"),
+            (self.checkpoint_every >= 1 and self.log_every >= 1 and self.sample_every >= 1,
+             "--checkpoint-every, --log-every and --sample-every must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def add_config_arguments(parser):
+    """One flag per TrainConfig field (--image-size for image_size, --no-flip for booleans that default on).
+
+    Defaults are argparse.SUPPRESS so that the parsed namespace holds only what the user typed: that lets
+    --resume apply just the flags given on top of the run's saved configuration.
+    """
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (default: {f.default})"
+        if f.type is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        else:
+            kind = f.type if f.type in (int, float) else str  # Optional[str] fields take strings
+            metavar = {int: "N", float: "X"}.get(kind, "PATH" if f.name in ("data", "runs_dir") else "NAME")
+            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar,
+                                help=help_text)
+    return parser
+
+
+def config_from_args(namespace, base=None):
+    """TrainConfig from a parsed namespace, on top of `base` (a saved config) when resuming."""
+    given = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(namespace, f.name)}
+    values = dataclasses.asdict(base) if base is not None else {}
+    values.update(given)
+    return TrainConfig.from_dict(values).validate()
+
+
+def read_run_config(run_dir):
+    """The TrainConfig saved in a run directory (a DataError when it is not one)."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isdir(run_dir):
+        raise DataError(run_dir, "does not exist")
+    if not os.path.isfile(path):
+        raise DataError(run_dir, "not a run directory (no config.json)")
+    try:
+        with open(path) as f:
+            return TrainConfig.from_dict(json.load(f))
+    except (ValueError, TypeError) as e:
+        raise DataError(path, f"unreadable run configuration ({e})") from None

@@ -1,0 +1,16 @@
+"""The learning-rate schedule: constant, then a linear decay over the last epochs."""
+
+
+def learning_rate(base_lr, epoch, epochs, decay_epochs):
+    """Learning rate during `epoch` (1-based) of `epochs`.
+
+    1. Constant `base_lr` through epoch `epochs - decay_epochs`.
+    2. Then base_lr * (epochs - epoch + 1) / decay_epochs: one step down per epoch, reaching
+       base_lr / decay_epochs in the last epoch. With 30 epochs and 10 decay epochs this is the
+       official run: 1e-4 through epoch 21, 9e-5 at 22, 8e-5 at 23, ... 1e-5 at 30.
+    decay_epochs larger than epochs decays over all of them.
+    """
+    decay_epochs = min(decay_epochs, epochs)
+    if decay_epochs <= 0 or epoch <= epochs - decay_epochs:
+        return base_lr
+    return base_lr * (epochs - epoch + 1) / decay_epochs
