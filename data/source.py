@@ -46,3 +46,12 @@ class FaceSource:
 
     def __len__(self):
         return len(self.aus)
+
+
+def subset(source, indices):
+    """The samples of `source` at `indices`, as a new FaceSource."""
+    indices = list(indices)
+    return FaceSource(
+        aus=source.aus[indices], ids=[source.ids[i] for i in indices],
+        images=source.images[indices] if source.images is not None else None,
+        paths=[source.paths[i] for i in indices] if source.paths is not None else None, name=source.name)

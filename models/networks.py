@@ -16,6 +16,12 @@ from data.constants import NUM_AUS
 from models.layers import Conv, ConvTranspose, InstanceNorm, TileAUs
 
 
+def leaky_relu(x):
+    """LeakyReLU(0.01) as max(x, 0.01 x): the same values and gradients as tf.nn.leaky_relu, without
+    Grappler's failing Conv+BiasAdd+LeakyRelu fusion under double backprop ("remapper failed" in TF 2.21)."""
+    return tf.maximum(x, 0.01 * x)
+
+
 def _residual_block(x, dim, affine, bias, name):
     """Conv3x3-IN-ReLU-Conv3x3-IN, plus the identity; no ReLU after the add."""
     h = Conv(dim, 3, 1, 1, bias=bias, name=f"{name}_conv1")(x)
@@ -77,9 +83,9 @@ def get_discriminator(image_size=128, conv_dim=64, n_layers=6, num_aus=NUM_AUS, 
     for i in range(n_layers):
         # The last trunk conv sees a 4 x 4 map and holds most of D's weights: run it as a matmul.
         tiny_map = image_size // 2 ** i <= 4
-        x = Conv(dim, 4, 2, 1, bias=True, act=lambda t: tf.nn.leaky_relu(t, 0.01), as_matmul=tiny_map,
+        x = Conv(dim, 4, 2, 1, bias=True, act=leaky_relu, as_matmul=tiny_map,
                  name=f"{n}_conv{i}")(x)
-        last_dim, dim = dim, dim * 2
+        dim *= 2
     realness = Conv(1, 3, 1, 1, bias=False, name=f"{n}_critic")(x)  # (B, h, w, 1)
     k = image_size // 2 ** n_layers
     aus = Conv(num_aus, k, 1, 0, bias=False, as_matmul=True, name=f"{n}_aus")(x)  # (B, 1, 1, num_aus)

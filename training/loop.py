@@ -9,7 +9,6 @@ RUN_DIR/
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
   export/            the SavedModel (models/export.py) written at the end
 """
-import dataclasses
 import datetime
 import json
 import logging
@@ -23,6 +22,7 @@ import tensorflow as tf
 
 from data.errors import DataError
 from data.pipeline import make_dataset, steps_per_epoch
+from data.source import subset
 from models.export import export_saved_model
 from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
@@ -130,7 +130,7 @@ class Run:
         progress = Progress(total, start)
         stopper = _GracefulStop()
         last_save = time.time()
-        latest = {}
+        latest, pending = {}, {}
         with writer.as_default(), stopper:
             for epoch in range(start // spe, c.epochs):
                 lr_g = learning_rate(c.lr_g, epoch + 1, c.epochs, c.decay_epochs)
@@ -141,11 +141,15 @@ class Run:
                 for real, y_src in data:
                     metrics = self._train_batch(real, y_src)
                     latest.update(metrics)  # the generator's scalars change only every critic_steps
+                    for k, v in metrics.items():
+                        pending.setdefault(k, []).append(v)
                     self.step.assign_add(1)
                     step = int(self.step)
                     progress.update(step, epoch + 1, c.epochs, c.batch, latest)
-                    if step % c.log_every == 0 or step == total:
-                        self._log_scalars(step, epoch + 1, metrics, lr_g, lr_d, progress.images_per_second(c.batch))
+                    if step % c.log_every == 0 or step == total:  # means over the steps since the last log
+                        means = {k: float(np.mean(v)) for k, v in pending.items()}
+                        self._log_scalars(step, epoch + 1, means, lr_g, lr_d, progress.images_per_second(c.batch))
+                        pending.clear()
                     if step % c.sample_every == 0 or step == total:
                         self._write_samples(step, *sample_batch)
                     end_of_epoch = step % spe == 0
@@ -179,9 +183,10 @@ class Run:
             f.write(json.dumps(dict(step=step, epoch=epoch, **scalars)) + "\n")
 
     def _sample_batch(self):
-        """A fixed batch for the sample grids: the first faces of the data, each sent to the next one's AUs."""
+        """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
         n = min(SAMPLE_FACES, len(self.source))
-        real, y_src = next(iter(make_dataset(self.source, n, self.config.image_size, shuffle=False, flip=False)))
+        faces = subset(self.source, np.linspace(0, len(self.source) - 1, n).round().astype(int))
+        real, y_src = next(iter(make_dataset(faces, n, self.config.image_size, shuffle=False, flip=False)))
         y_tgt = tf.roll(y_src, shift=1, axis=0)
         return real, y_src, y_tgt
 
