@@ -3,23 +3,18 @@ import logging
 import os
 import pickle
 import struct
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from data import aus as aus_mod  # noqa: E402
-from data.aus import (AU_TOLERANCE, normalize_id, parse_aus, read_au_csv, read_au_pickle,  # noqa: E402
-                      read_au_table, write_au_csv)
-from data.constants import AU_NAMES, NUM_AUS  # noqa: E402
-from data.errors import DataError  # noqa: E402
-from data.readers import (detect_layout, load_dataset, load_manifest, load_official,  # noqa: E402
+from data import aus as aus_mod
+from data.aus import (AU_TOLERANCE, normalize_id, parse_aus, read_au_csv, read_au_pickle, read_au_table,
+                      write_au_csv)
+from data.constants import AU_NAMES, NUM_AUS
+from data.errors import DataError
+from data.readers import (detect_layout, load_dataset, load_manifest, load_official,
                           load_openface_folder)
 
 R_NAMES = [n + "_r" for n in AU_NAMES]

@@ -1,0 +1,79 @@
+"""Editing face crops with an exported model: what infer.py calls.
+
+    model = load_model(resolve_model_dir(None))          # newest export under runs/
+    outputs = edit_crop(model, read_image("face.jpg"), read_au_csv("aus.csv"))
+"""
+import csv
+import glob
+import os
+import re
+
+import numpy as np
+
+from data.errors import DataError
+from data.images import resize_square
+
+DEFAULT_RUNS_DIR = "runs"
+
+
+def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
+    """An export folder from what the user gave: an export, a run directory (its export/), or None (the
+    newest export under runs_dir). DataError with what to do when there is none."""
+    from models.export import is_export, read_metadata
+    if path is None:
+        exports = [os.path.dirname(p) for p in glob.glob(os.path.join(runs_dir, "*", "export", "saved_model.pb"))]
+        exports = [e for e in exports if is_export(e)]
+        if not exports:
+            raise DataError(runs_dir, "no exported model found; train one first (python train.py ...) "
+                                      "or name one with --model EXPORT_DIR")
+        return max(exports, key=os.path.getmtime)
+    if not os.path.exists(path):
+        raise DataError(path, "does not exist")
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")) and is_export(os.path.join(path, "export")):
+        return os.path.join(path, "export")
+    read_metadata(path)  # raises a DataError saying why this is not an export
+    return path
+
+
+def load_model(export_dir):
+    from models.export import LoadedModel
+    return LoadedModel(export_dir)
+
+
+def edit_crop(model, image, aus, batch_size=16):
+    """Edit one face crop to each row of target AUs.
+
+    image: uint8 RGB (H, W, 3) of any size (resized to the model's size). aus: (N, 17) on the 0-5 scale.
+    Returns a dict of arrays with N rows: images uint8 (N, S, S, 3), attention float32 (N, S, S, 1),
+    color uint8 (N, S, S, 3), and `input`, the resized crop (S, S, 3).
+    """
+    aus = np.asarray(aus, np.float32)
+    if aus.ndim != 2 or aus.shape[1] != 17:
+        raise ValueError(f"aus must be (N, 17), got {aus.shape}")
+    crop = resize_square(image, model.image_size)
+    parts = []
+    for start in range(0, len(aus), batch_size):
+        rows = aus[start:start + batch_size]
+        parts.append(model.edit(np.repeat(crop[None], len(rows), axis=0), rows))
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out["input"] = crop
+    return out
+
+
+LABEL_COLUMNS = ("expression", "name", "label", "id")
+
+
+def row_labels(csv_path, n_rows):
+    """Names for output files: a CSV's `expression`/`name`/`label`/`id` column when it has one value per AU
+    row (e.g. examples/expressions.csv), else 000, 001, ..."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+        header = [h.strip().lower() for h in rows[0]]
+        column = next(header.index(c) for c in LABEL_COLUMNS if c in header)
+        labels = [re.sub(r"[^A-Za-z0-9_.-]+", "_", r[column].strip()) for r in rows[1:] if r]
+    except (OSError, StopIteration, IndexError, UnicodeDecodeError):
+        labels = []
+    if len(labels) != n_rows or len(set(labels)) != n_rows or not all(labels):
+        labels = [f"{i:03d}" for i in range(n_rows)]
+    return labels

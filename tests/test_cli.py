@@ -1,0 +1,209 @@
+"""train.py and infer.py run as a user runs them: subprocesses, real files, exit codes."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--n-res", "1", "--d-layers", "5",
+        "--batch", "4", "--synthetic-identities", "2", "--synthetic-per-identity", "8"]
+AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
+
+
+def run(script, *args, cwd, timeout=300):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run on the built-in faces, shared by the tests below."""
+    work = tmp_path_factory.mktemp("work")
+    result = run("train.py", *TINY, "--epochs", "2", "--run-name", "tiny", "--sample-every", "4", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work, os.path.join(work, "runs", "tiny")
+
+
+def test_train_writes_a_complete_run_directory(trained):
+    _, run_dir = trained
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    assert config["epochs"] == 2 and config["batch"] == 4 and config["image_size"] == 32
+    metrics = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
+    assert metrics[-1]["step"] == 8 and {"D/gp", "lr/G"} <= set(metrics[-1])  # 16 faces / batch 4 * 2 epochs
+    assert any("G/cyc" in m for m in metrics)
+    assert glob.glob(os.path.join(run_dir, "tb", "events.out.tfevents.*"))
+    grid = cv2.imread(sorted(glob.glob(os.path.join(run_dir, "samples", "*.png")))[-1])
+    assert grid.shape == (5 * 32, 5 * 32, 3)  # 5 faces, input|color|attention|output|reconstruction
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))
+    assert os.path.exists(os.path.join(run_dir, "export", "saved_model.pb"))
+    assert "finished 2 epochs" in open(os.path.join(run_dir, "log.txt")).read()
+
+
+def test_infer_writes_one_png_per_au_row(trained, tmp_path):
+    work, _ = trained
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((50, 40, 3), 120, np.uint8))  # another size: resized to the model's 32
+    aus = tmp_path / "aus.csv"
+    aus.write_text(AU_HEADER + "\n" + ",".join(["0"] * 17) + "\n" + ",".join(["2.5"] * 17) + "\n")
+    result = run("infer.py", "--src", str(face), "--aus", str(aus), "--out", str(tmp_path / "out"), cwd=work)
+    assert result.returncode == 0, result.stderr
+    outputs = sorted(glob.glob(str(tmp_path / "out" / "*.png")))
+    assert [os.path.basename(p) for p in outputs] == ["face_000.png", "face_001.png"]
+    assert cv2.imread(outputs[0]).shape == (32, 32, 3)
+
+
+def test_infer_names_outputs_by_expression(trained, tmp_path):
+    work, _ = trained
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((32, 32, 3), 120, np.uint8))
+    result = run("infer.py", "--src", str(face), "--aus", os.path.join(ROOT, "examples", "expressions.csv"),
+                 "--out", str(tmp_path / "out"), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert {"face_neutral.png", "face_happy.png", "face_surprise.png"} <= set(os.listdir(tmp_path / "out"))
+
+
+def test_infer_reads_openface_csvs(trained, tmp_path):
+    work, run_dir = trained
+    face = tmp_path / "face.jpg"
+    cv2.imwrite(str(face), np.full((32, 32, 3), 90, np.uint8))
+    names = [f"AU{n}_r" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split()]
+    header = "frame, face_id, timestamp, confidence, success, " + ", ".join(names) + ", AU01_c, AU28_c"
+    row = "1, 0, 0.0, 0.98, 1, " + ", ".join(["1.5"] * 17) + ", 1, 0"
+    (tmp_path / "of.csv").write_text(header + "\n" + row + "\n")
+    result = run("infer.py", "--src", str(face), "--aus", str(tmp_path / "of.csv"), "--model", run_dir,
+                 "--out", str(tmp_path / "o"), "--save-attention", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["face_000.png", "face_000_attention.png"]
+
+
+def test_export_only_from_a_checkpoint(trained, tmp_path):
+    work, run_dir = trained
+    export = os.path.join(run_dir, "export")
+    before = os.path.getmtime(os.path.join(export, "saved_model.pb"))
+    result = run("train.py", "--export-only", "--resume", run_dir, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert os.path.getmtime(os.path.join(export, "saved_model.pb")) > before
+
+
+def test_sigkill_then_resume_continues_from_the_saved_step(tmp_path):
+    args = [*TINY, "--synthetic-per-identity", "50", "--epochs", "3", "--run-name", "k", "--checkpoint-every", "3"]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    index = tmp_path / "runs" / "k" / "checkpoints" / "checkpoint"
+    deadline = time.time() + 240
+    while not index.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert index.exists(), "no checkpoint was written before the kill"
+    saved = int(open(index).read().split('"')[1].split("-")[-1])
+    assert 3 <= saved < 75  # killed mid-run: 100 faces / batch 4 = 25 steps per epoch, 3 epochs
+    result = run("train.py", "--resume", str(tmp_path / "runs" / "k"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = open(tmp_path / "runs" / "k" / "log.txt").read()
+    assert int(log.split("resuming at step ")[1].split()[0]) == saved
+    steps = [json.loads(l)["step"] for l in open(tmp_path / "runs" / "k" / "metrics.jsonl")]
+    assert steps[-1] == 75 and "finished 3 epochs" in log
+    assert os.path.exists(tmp_path / "runs" / "k" / "export" / "saved_model.pb")
+
+
+def test_help_explains_the_flags(tmp_path):
+    result = run("train.py", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for flag in ("--epochs", "--batch", "--image-size", "--lambda-cond", "--decay-epochs", "--resume", "--data"):
+        assert flag in result.stdout
+    assert run("infer.py", "--help", cwd=tmp_path).returncode == 0
+
+
+# --- bad input: one line naming the file and the problem, exit code 2, nothing written ---
+
+@pytest.fixture
+def face(tmp_path):
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), np.full((32, 32, 3), 100, np.uint8))
+    return path
+
+
+def _aus_file(tmp_path, text, name="aus.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD_ROW = ",".join(["1"] * 17)
+
+
+@pytest.mark.parametrize("case, text, words", [
+    ("wrong_count", "AU01,AU02\n1,2\n", ["aus.csv", "missing"]),
+    ("non_numeric", AU_HEADER + "\n" + ",".join(["x"] * 17) + "\n", ["aus.csv"]),
+    ("nan", AU_HEADER + "\n" + ",".join(["nan"] + ["1"] * 16) + "\n", ["aus.csv"]),
+    ("no_columns", "a,b,c\n1,2,3\n", ["aus.csv", "AU"]),
+])
+def test_infer_bad_au_csvs(trained, tmp_path, face, case, text, words):
+    work, _ = trained
+    result = run("infer.py", "--src", str(face), "--aus", str(_aus_file(tmp_path, text)),
+                 "--out", str(tmp_path / "out"), cwd=work)
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_infer_bad_images_and_models(trained, tmp_path, face):
+    work, run_dir = trained
+    aus = _aus_file(tmp_path, AU_HEADER + "\n" + GOOD_ROW + "\n")
+    out = str(tmp_path / "out")
+    assert_one_line_error(run("infer.py", "--src", str(tmp_path / "none.jpg"), "--aus", str(aus), "--out", out,
+                              cwd=work), "none.jpg", "does not exist")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert_one_line_error(run("infer.py", "--src", str(tmp_path / "corrupt.jpg"), "--aus", str(aus), "--out", out,
+                              cwd=work), "corrupt.jpg", "not a readable image")
+    assert_one_line_error(run("infer.py", "--src", str(face), "--aus", str(aus), "--model", str(tmp_path),
+                              "--out", out, cwd=work), "not a GANimation export")
+    assert_one_line_error(run("infer.py", "--src", str(face), "--aus", str(aus), "--out", out, cwd=tmp_path),
+                          "no exported model found")
+    assert not os.path.exists(out)
+
+
+def test_train_bad_data_and_flags(tmp_path):
+    assert_one_line_error(run("train.py", *TINY, "--data", str(tmp_path / "nowhere"), cwd=tmp_path),
+                          "nowhere", "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run("train.py", *TINY, "--data", str(tmp_path / "empty"), cwd=tmp_path), "empty")
+    assert_one_line_error(run("train.py", "--image-size", "100", cwd=tmp_path), "--image-size")
+    assert_one_line_error(run("train.py", "--resume", str(tmp_path / "empty"), cwd=tmp_path),
+                          "not a run directory")
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_synthetic_face_command(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = tmp_path / "face.png"
+    result = subprocess.run([sys.executable, "-m", "data.synthetic", "--identity", "3", "--aus", "12=5,AU26=4",
+                             "--size", "64", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    from data.synthetic import render_face
+    expected = np.zeros(17)
+    expected[8], expected[15] = 5, 4
+    np.testing.assert_array_equal(cv2.imread(str(out))[:, :, ::-1], render_face(3, expected, 64))
+    bad = subprocess.run([sys.executable, "-m", "data.synthetic", "--aus", "12=9", "--out", str(tmp_path / "x.png")],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert_one_line_error(bad, "AU12=9", "outside")
+    assert not (tmp_path / "x.png").exists()

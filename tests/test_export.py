@@ -1,0 +1,77 @@
+"""The SavedModel export: both signatures, reloaded in a fresh process, same outputs as in memory."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from models.export import export_saved_model, read_metadata
+from data.errors import DataError
+from training.loop import build_networks
+from training.steps import generate
+
+RELOAD = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+m = tf.saved_model.load(sys.argv[1])
+d = np.load(sys.argv[2])
+out = m.signatures["serving_default"](images=tf.constant(d["images"]), aus=tf.constant(d["aus"]))
+est = m.signatures["estimate_aus"](images=tf.constant(d["images"]))
+np.savez(sys.argv[3], edited=out["images"].numpy(), attention=out["attention"].numpy(),
+         color=out["color"].numpy(), aus=est["aus"].numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    import tensorflow as tf
+    config = tiny_config()
+    G, D = build_networks(config, name_suffix="_export_test")
+    out = str(tmp_path_factory.mktemp("export") / "export")
+    export_saved_model(G, D, out, {"image_size": config.image_size, "conditioning": "tile"})
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    aus = rng.uniform(0, 5, (3, 17)).astype(np.float32)
+    G.eval(), D.eval()
+    real = tf.cast(images, tf.float32) / 127.5 - 1
+    fake, color, attention = generate(G, real, tf.constant(aus / 5.0))
+    expected = dict(edited=np.clip(np.round((fake.numpy() + 1) * 127.5), 0, 255).astype(np.uint8),
+                    attention=attention.numpy(), aus=D(real)[1].numpy() * 5.0)
+    return out, images, aus, expected
+
+
+def test_export_reloads_in_a_fresh_process_with_the_same_outputs(exported, tmp_path):
+    out, images, aus, expected = exported
+    np.savez(tmp_path / "in.npz", images=images, aus=aus)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", RELOAD, out, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                   check=True, env=env, capture_output=True)
+    got = np.load(tmp_path / "out.npz")
+    assert got["edited"].dtype == np.uint8 and got["edited"].shape == (3, 32, 32, 3)
+    assert np.abs(got["edited"].astype(int) - expected["edited"]).max() <= 1  # rounding at .5 only
+    np.testing.assert_allclose(got["attention"], expected["attention"], atol=1e-5)
+    np.testing.assert_allclose(got["aus"], expected["aus"], atol=1e-4)
+    assert got["color"].dtype == np.uint8
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    out = exported[0]
+    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--all", "--dir", out], capture_output=True, text=True,
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), check=True).stdout
+    for signature in ("serving_default", "edit", "estimate_aus"):
+        assert f"signature_def['{signature}']" in shown
+    assert "outputs['attention']" in shown and "outputs['aus']" in shown
+
+
+def test_metadata_and_not_an_export(exported, tmp_path):
+    meta = read_metadata(exported[0])
+    assert meta["image_size"] == 32 and len(meta["au_names"]) == 17
+    with pytest.raises(DataError, match="not a GANimation export"):
+        read_metadata(str(tmp_path))
+    with pytest.raises(DataError, match="does not exist"):
+        read_metadata(str(tmp_path / "nope"))
