@@ -66,7 +66,8 @@ def make_dataset(source, batch_size, image_size, epoch=0, skip_batches=0, seed=0
         paths = tf.constant([str(p) for p in source.paths])
         batches = indices.map(lambda i: (_decode_file(paths[i], image_size), aus[i], i),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
-        batches = batches.batch(batch_size, drop_remainder=True)
+        # A file that cannot be decoded is left out rather than ending a long run mid-epoch.
+        batches = batches.ignore_errors(log_warning=True).batch(batch_size, drop_remainder=True)
 
     def prepare(images, y_src, idx):
         real = to_model_pixels(images)

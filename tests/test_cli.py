@@ -207,3 +207,28 @@ def test_synthetic_face_command(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert_one_line_error(bad, "AU12=9", "outside")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
+    """A real-data layout through the same pipeline: imgs/ + aus.csv + train_ids.csv, one file corrupt."""
+    root = tmp_path / "dataset"
+    (root / "imgs").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    ids = [f"face_{i:02d}" for i in range(9)]
+    for i in ids:
+        cv2.imwrite(str(root / "imgs" / f"{i}.jpg"), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    (root / "imgs" / "face_08.jpg").write_bytes(b"\xff\xd8 truncated")
+    (root / "aus.csv").write_text("id," + AU_HEADER + "\n" + "".join(
+        f"{i}," + ",".join(f"{v:.2f}" for v in rng.uniform(0, 5, 17)) + "\n" for i in ids))
+    (root / "train_ids.csv").write_text("".join(f"{i}.jpg\n" for i in ids))
+    result = run("train.py", *TINY, "--data", str(root), "--epochs", "1", "--run-name", "real", "--no-export",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    log = open(tmp_path / "runs" / "real" / "log.txt").read()
+    assert "9 faces, 2 steps per epoch" in log and "finished 1 epochs" in log
+
+
+def test_train_refuses_a_batch_larger_than_the_data(tmp_path):
+    result = run("train.py", *TINY, "--batch", "64", cwd=tmp_path)
+    assert_one_line_error(result, "fewer than one batch of 64")
+    assert not (tmp_path / "runs").exists()

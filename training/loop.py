@@ -46,10 +46,15 @@ def load_source(config):
     """The training data named by the config: a dataset path, or the built-in synthetic faces."""
     if config.data:
         from data.readers import load_dataset
-        return load_dataset(config.data, split="train", allow_pickle=config.allow_pickle)
-    from data.synthetic import make_synthetic_source
-    return make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
-                                 size=config.image_size, seed=config.seed)
+        source = load_dataset(config.data, split="train", allow_pickle=config.allow_pickle)
+    else:
+        from data.synthetic import make_synthetic_source
+        source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
+                                       size=config.image_size, seed=config.seed)
+    if len(source) < config.batch:
+        raise DataError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
+                                                         f"of {config.batch} (lower --batch)")
+    return source
 
 
 def new_run_dir(config):
@@ -113,8 +118,6 @@ class Run:
     def train(self):
         c, source = self.config, self.source
         spe = steps_per_epoch(source, c.batch)
-        if spe == 0:
-                raise DataError(c.data or "synthetic", f"{len(source)} samples: fewer than one batch of {c.batch}")
         total = spe * c.epochs
         start = int(self.step)
         log.info(f"data: {source.name or c.data} ({len(source)} faces, {spe} steps per epoch); "
@@ -185,8 +188,9 @@ class Run:
     def _sample_batch(self):
         """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
         n = min(SAMPLE_FACES, len(self.source))
-        faces = subset(self.source, np.linspace(0, len(self.source) - 1, n).round().astype(int))
-        real, y_src = next(iter(make_dataset(faces, n, self.config.image_size, shuffle=False, flip=False)))
+        faces = subset(self.source, np.linspace(0, len(self.source) - 1, 2 * n).round().astype(int))
+        singles = make_dataset(faces, 1, self.config.image_size, shuffle=False, flip=False)
+        real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
         y_tgt = tf.roll(y_src, shift=1, axis=0)
         return real, y_src, y_tgt
 
