@@ -109,3 +109,18 @@ def read_metadata(path):
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
     return meta
+
+
+class InMemoryModel:
+    """The export's `edit` / `estimate_aus` on networks still in memory (evaluation during training)."""
+
+    def __init__(self, G, D, image_size):
+        self.image_size = image_size
+        self._module = GANimationModule(G, D, image_size)
+
+    def edit(self, images, aus):
+        out = self._module.edit(tf.convert_to_tensor(images, tf.uint8), tf.convert_to_tensor(aus, tf.float32))
+        return {k: v.numpy() for k, v in out.items()}
+
+    def estimate_aus(self, images):
+        return self._module.estimate_aus(tf.convert_to_tensor(images, tf.uint8))["aus"].numpy()
