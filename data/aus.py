@@ -102,6 +102,36 @@ def parse_aus(values, source, rows: Optional[Sequence] = None, columns: Optional
     return result
 
 
+AU_NAN = "AU value is NaN or infinite"
+AU_NEGATIVE = "AU value is negative"
+AU_TOO_HIGH = f"AU value is above {AU_MAX:g}"
+
+
+def au_row_problems(values) -> List[Optional[str]]:
+    """For each row of (N, 17) AU values: None when `parse_aus` accepts it, else what is wrong with it
+    (`AU_NAN`, `AU_NEGATIVE` or `AU_TOO_HIGH`, in that order of precedence)."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1, NUM_AUS)
+    with np.errstate(invalid="ignore"):
+        nan = ~np.isfinite(flat).all(axis=1)
+        negative = (flat < -AU_TOLERANCE).any(axis=1)
+        high = (flat > AU_MAX + AU_TOLERANCE).any(axis=1)
+    return [AU_NAN if a else AU_NEGATIVE if b else AU_TOO_HIGH if c else None
+            for a, b, c in zip(nan, negative, high)]
+
+
+def _checked_aus(path, raw, rows=None, columns=None, lenient=False):
+    """-> (float32 (N, 17) AUs, per-row problems or None). Strict: any bad value is a DataError (parse_aus).
+    Lenient: bad rows are kept as NaN rows, and `problems[k]` says what is wrong with row k."""
+    if not lenient:
+        return parse_aus(raw, path, rows=rows, columns=columns), None
+    problems = au_row_problems(raw)
+    aus = np.full(np.shape(raw), np.nan, dtype=np.float32)
+    good = [k for k, problem in enumerate(problems) if problem is None]
+    if good:
+        aus[good] = parse_aus(np.asarray(raw)[good], path)
+    return aus, problems
+
+
 # ----------------------------------------------------------------------------------------------- CSV reading
 
 
@@ -119,6 +149,7 @@ class _AuRows:
     lines: List[str]                     # where each kept row is, for messages: "line 7" (or "data row 5")
     confidence: Optional[np.ndarray]     # (N,) of kept rows, None without a confidence column
     extra: Dict[str, List[str]] = field(default_factory=dict)  # requested extra columns (stripped strings)
+    problems: Optional[List[Optional[str]]] = None  # lenient reads: per row, None or what is wrong (NaN row)
 
 
 @dataclass
@@ -220,7 +251,7 @@ def _parse_with_csv(path, header: _Header):
     return cells, lines
 
 
-def _rows_from_cells(path, header: _Header, cells, lines, min_confidence) -> _AuRows:
+def _rows_from_cells(path, header: _Header, cells, lines, min_confidence, lenient=False) -> _AuRows:
     names = header.names
     n = len(lines)
     if n == 0:
@@ -259,28 +290,32 @@ def _rows_from_cells(path, header: _Header, cells, lines, min_confidence) -> _Au
     for c, i in enumerate(header.au_idx):
         column = cells[i]
         raw[:, c] = [_number(path, column[k], lines[k], au_names[c]) for k in kept]
-    aus = parse_aus(raw, path, rows=kept_lines, columns=au_names)
+    aus, problems = _checked_aus(path, raw, rows=kept_lines, columns=au_names, lenient=lenient)
     extra = {name: [cells[i][k].strip() for k in kept] for name, i in header.extra_idx.items()}
     return _AuRows(aus=aus, lines=kept_lines, confidence=None if confidence is None else confidence[kept],
-                   extra=extra)
+                   extra=extra, problems=problems)
 
 
-def _rows_with_pandas(path, header: _Header, min_confidence) -> _AuRows:
+def _rows_with_pandas(path, header: _Header, min_confidence, lenient=False) -> _AuRows:
     """Fast path for big files; raises _Relocate on anything irregular (the csv path then explains it)."""
     import pandas as pd
 
     numeric = list(header.au_idx) + [i for i in (header.success_idx, header.confidence_idx) if i is not None]
     text = list(header.extra_idx.values())
     try:
+        # Lenient reads turn "nan" in AU columns into NaN (a row to skip); anything else non-numeric, empty cells
+        # included, still sends the file to the csv path for an exact message.
+        nan_text = {i: ["nan", "NaN", "NAN", "-nan", "-NaN"] for i in header.au_idx} if lenient else None
         frame = pd.read_csv(path, header=None, skiprows=header.data_start, usecols=sorted(set(numeric + text)),
-                            index_col=False, skipinitialspace=True, encoding="utf-8-sig", na_filter=False,
-                            dtype={i: str for i in text}, engine="c")
+                            index_col=False, skipinitialspace=True, encoding="utf-8-sig", na_filter=lenient,
+                            keep_default_na=False, na_values=nan_text, dtype={i: str for i in text}, engine="c")
     except Exception as exc:  # any parser complaint: let the csv path find and report it exactly
         raise _Relocate() from exc
     if len(frame) == 0:
         raise _Relocate()
     for i in numeric:
-        if frame[i].dtype.kind not in "iuf" or (frame[i].dtype.kind == "f" and frame[i].isna().any()):
+        nan_ok = lenient and i in header.au_idx  # lenient reads skip NaN AU rows instead of stopping
+        if frame[i].dtype.kind not in "iuf" or (frame[i].dtype.kind == "f" and not nan_ok and frame[i].isna().any()):
             raise _Relocate()
     n = len(frame)
     keep = np.ones(n, dtype=bool)
@@ -297,7 +332,7 @@ def _rows_with_pandas(path, header: _Header, min_confidence) -> _AuRows:
         raise _Relocate()
     kept = np.flatnonzero(keep)
     raw = frame[header.au_idx].to_numpy(dtype=np.float64)[kept]
-    if not np.isfinite(raw).all() or (raw < -AU_TOLERANCE).any() or (raw > AU_MAX + AU_TOLERANCE).any():
+    if not lenient and any(au_row_problems(raw)):
         raise _Relocate()
     extra = {}
     for name, i in header.extra_idx.items():
@@ -305,12 +340,16 @@ def _rows_with_pandas(path, header: _Header, min_confidence) -> _AuRows:
         if not all(extra[name]):
             raise _Relocate()  # empty cells: the caller's message should give the exact line
     lines = [f"data row {k + 1}" for k in kept]  # exact line numbers are only needed for messages
-    return _AuRows(aus=parse_aus(raw, path), lines=lines,
-                   confidence=None if confidence is None else confidence[kept], extra=extra)
+    aus, problems = _checked_aus(path, raw, lenient=lenient)
+    return _AuRows(aus=aus, lines=lines, confidence=None if confidence is None else confidence[kept], extra=extra,
+                   problems=problems)
 
 
-def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = ()) -> _AuRows:
-    """Read an AU CSV (OpenFace or plain): kept rows' AUs, line numbers, confidences and `extra` columns."""
+def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=False) -> _AuRows:
+    """Read an AU CSV (OpenFace or plain): kept rows' AUs, line numbers, confidences and `extra` columns.
+
+    lenient: rows with NaN or out-of-range AUs are returned as NaN rows with `problems` saying why, instead of
+    raising (malformed files are errors either way)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(path, "does not exist")
@@ -320,11 +359,11 @@ def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = ()) -> _AuRo
         header = _read_header(path, extra)
         if os.path.getsize(path) >= _PANDAS_MIN_BYTES:
             try:
-                return _rows_with_pandas(path, header, min_confidence)
+                return _rows_with_pandas(path, header, min_confidence, lenient)
             except _Relocate:
                 pass
         cells, lines = _parse_with_csv(path, header)
-        return _rows_from_cells(path, header, cells, lines, min_confidence)
+        return _rows_from_cells(path, header, cells, lines, min_confidence, lenient)
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -349,22 +388,33 @@ def _id_column(path, found: Sequence[str]) -> str:
     raise DataError(path, f"no id column (one of: {', '.join(ID_COLUMNS)}) next to the AU columns")
 
 
-def read_au_table(path) -> Dict[str, np.ndarray]:
+def read_au_table(path, problems=None) -> Dict[str, np.ndarray]:
     """A CSV with an id column (`id`, `path`, `file` or `image`, first found in that order) and the 17 AU
     columns -> {id: float32 (17,)}; ids normalised with `normalize_id` (no directory, no extension).
-    Empty or duplicate ids are errors."""
-    rows = _read_au_rows(path, extra=ID_COLUMNS)
+
+    Empty ids are errors. Without `problems` (a data.problems.Problems), duplicate ids and bad AU values are
+    errors too; with it, those rows are recorded there, ids whose row has bad values map to None, and of
+    duplicates the first row is used.
+    """
+    rows = _read_au_rows(path, extra=ID_COLUMNS, lenient=problems is not None)
     name = _id_column(path, rows.extra)
+    file_name = os.path.basename(path)
     table: Dict[str, np.ndarray] = {}
     first_line: Dict[str, str] = {}
-    for raw, aus, line in zip(rows.extra[name], rows.aus, rows.lines):
+    for k, (raw, aus, line) in enumerate(zip(rows.extra[name], rows.aus, rows.lines)):
         key = normalize_id(raw)
         if not key:
             raise DataError(path, f"{line}: empty {name}")
-        if key in table:
-            raise DataError(path, f"duplicate id {key!r} ({first_line[key]} and {line})")
-        table[key] = aus
+        if key in first_line:
+            if problems is None:
+                raise DataError(path, f"duplicate id {key!r} ({first_line[key]} and {line})")
+            problems.skip(f"duplicate id in {file_name} (its first row is used)", key)
+            continue
         first_line[key] = line
+        if rows.problems is not None and rows.problems[k] is not None:
+            problems.skip(f"{rows.problems[k]} in {file_name}", key)
+            aus = None
+        table[key] = aus
     return table
 
 
@@ -495,13 +545,14 @@ def _pickle_values(path, value, key):
     return arr
 
 
-def read_au_pickle(path, allow_pickle: bool = False) -> Dict[str, np.ndarray]:
+def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str, np.ndarray]:
     """The official GANimation `aus_openface.pkl` (dict id -> 17 floats) -> {id: float32 (17,)}.
 
     Loading a pickle can run code, so without allow_pickle this is a DataError that says to pass --allow-pickle
     or to convert the file to aus.csv. With it, the file goes through an unpickler that can only build numpy
     arrays, and the result must be a dict of str -> 17 finite numbers on 0-5. Keys are normalised with
-    `normalize_id`.
+    `normalize_id`. With `problems` (a data.problems.Problems), ids with bad AU values (which then map to None),
+    and second ids that normalise to the same name, are recorded there instead of being errors.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -530,15 +581,25 @@ def read_au_pickle(path, allow_pickle: bool = False) -> Dict[str, np.ndarray]:
             raise DataError(path, f"ids must be strings, got a {type(key).__name__} ({key!r})")
         keys.append(key)
         rows.append(_pickle_values(path, value, key))
-    aus = parse_aus(np.stack(rows), path, rows=[f"id {k!r}" for k in keys])
+    aus, bad = _checked_aus(path, np.stack(rows), rows=[f"id {k!r}" for k in keys], lenient=problems is not None)
+    file_name = os.path.basename(path)
     table: Dict[str, np.ndarray] = {}
-    for key, values in zip(keys, aus):
+    seen = set()
+    for k, (key, values) in enumerate(zip(keys, aus)):
         norm = normalize_id(key)
-        if norm in table:
-            raise DataError(path, f"duplicate id {norm!r}")
+        if norm in seen:
+            if problems is None:
+                raise DataError(path, f"duplicate id {norm!r}")
+            problems.skip(f"duplicate id in {file_name} (the first is used)", norm)
+            continue
+        seen.add(norm)
+        if bad is not None and bad[k] is not None:
+            problems.skip(f"{bad[k]} in {file_name}", norm)
+            values = None
         table[norm] = values
     return table
 
 
-__all__ = ["AU_TOLERANCE", "ID_COLUMNS", "IMAGE_EXTENSIONS", "normalize_id", "parse_aus", "read_au_csv",
+__all__ = ["AU_TOLERANCE", "ID_COLUMNS", "IMAGE_EXTENSIONS", "normalize_id", "parse_aus", "au_row_problems",
+           "read_au_csv",
            "read_au_table", "read_au_pickle", "write_au_csv"]

@@ -1,20 +1,23 @@
 """Readers that turn real face data sets into a `FaceSource` (paths mode: images are not decoded here).
 
-Three layouts are accepted (`load_dataset` tells them apart):
+Four layouts are accepted (`load_dataset` tells them apart):
 
 1. The official GANimation layout: `DIR/imgs/<id>.jpg`, `DIR/train_ids.csv` and `DIR/test_ids.csv` (one image
    file name per line, no header), and the AUs in `DIR/aus.csv` (id + 17 AU columns) or `DIR/aus_openface.pkl`
    (a pickled dict id -> 17 floats, read only with allow_pickle=True). aus.csv wins when both exist.
 2. A manifest: a CSV with a `path` column and the 17 AU columns (`AU01` ... `AU45`), paths relative to the
-   manifest's folder (absolute paths are kept); optional `id` column. `DIR/manifest.csv` or the CSV itself.
+   manifest's folder (absolute paths are kept); optional `id` and `split` columns. `DIR/manifest.csv` or the
+   CSV itself. `python -m data.prepare` writes one.
 3. A folder of images (`*.jpg`, `*.jpeg`, `*.png`), each with the OpenFace CSV `<stem>.csv` next to it or in
    `DIR/aus/` or `DIR/processed/` (OpenFace's default output folder).
+4. A folder of TFRecord shards with its index `tfrecords.json`, written by `python -m data.tfrecords`.
 
-Splits: only the official layout has them (`<split>_ids.csv`). For the manifest and the OpenFace folder the
-`split` argument is ignored and every split is the whole folder (train and test are the same list).
+Splits: the official layout has `<split>_ids.csv`, a manifest may have a `split` column. Otherwise the `split`
+argument is ignored and every split is the whole folder (train and test are the same list).
 
 Samples that cannot be used (no image, no AUs, no usable OpenFace row) are skipped; each reason is logged once as
-a warning with the count and the first few ids. No usable sample at all is a `DataError`.
+a warning with the count and the first few ids, or recorded in a `data.problems.Problems` when one is passed
+(`data.validate.load_checked` does, and checks the images too). No usable sample at all is a `DataError`.
 """
 import logging
 import os
@@ -35,18 +38,22 @@ OFFICIAL_IMAGES = "imgs"
 OFFICIAL_AUS_CSV = "aus.csv"
 OFFICIAL_AUS_PICKLE = "aus_openface.pkl"
 MANIFEST_NAME = "manifest.csv"
+SHARDS_INDEX = "tfrecords.json"  # the index of a folder of TFRecord shards (data/tfrecords.py)
 OPENFACE_CSV_FOLDERS = ("aus", "processed")  # where an image's OpenFace CSV may be, besides next to it
 
 LAYOUTS = ("expected one of: a GANimation folder (imgs/, train_ids.csv/test_ids.csv, aus.csv or "
            "aus_openface.pkl); a manifest CSV or a folder with manifest.csv (path," + ",".join(AU_NAMES[:2])
            + ",...," + AU_NAMES[-1] + "); a folder of images with OpenFace CSVs (<stem>.csv next to each image "
-           "or in aus/ or processed/)")
+           "or in aus/ or processed/); a folder of TFRecord shards with tfrecords.json")
 
 _SHOW = 5
 
 
-def _report_skipped(where: str, reason: str, ids: Sequence[str], total: int) -> None:
-    if ids:
+def _report_skipped(where: str, reason: str, ids: Sequence[str], total: int, problems=None) -> None:
+    """Log the samples skipped for one reason, or record them in `problems` for one summary later."""
+    if problems is not None:
+        problems.skip(reason, ids)
+    elif ids:
         shown = ", ".join(ids[:_SHOW]) + (", ..." if len(ids) > _SHOW else "")
         logger.warning("%s: skipped %d of %d samples: %s (%s)", where, len(ids), total, reason, shown)
 
@@ -90,7 +97,17 @@ def _require_folder(root) -> str:
 # ----------------------------------------------------------------------------------------------- official layout
 
 
-def _read_split(path: str) -> List[str]:
+def _repeats(items) -> list:
+    """The items that occur earlier in `items` too, in order (one entry per extra occurrence)."""
+    seen, again = set(), []
+    for item in items:
+        if item in seen:
+            again.append(item)
+        seen.add(item)
+    return again
+
+
+def _read_split(path: str, problems=None) -> List[str]:
     try:
         with open(path, encoding="utf-8-sig") as fh:
             lines = fh.read().splitlines()
@@ -104,17 +121,21 @@ def _read_split(path: str) -> List[str]:
     if not ids:
         raise DataError(path, "no ids (the file is empty)")
     unique = list(dict.fromkeys(ids))
-    if len(unique) < len(ids):
+    if problems is not None:
+        problems.warn(f"duplicate id in {os.path.basename(path)} (used once)", _repeats(ids))
+    elif len(unique) < len(ids):
         logger.warning("%s: %d duplicate ids ignored", path, len(ids) - len(unique))
     return unique
 
 
-def load_official(root, split: str = "train", allow_pickle: bool = False) -> FaceSource:
+def load_official(root, split: str = "train", allow_pickle: bool = False, problems=None) -> FaceSource:
     """The official GANimation layout -> FaceSource (paths mode, absolute paths, ids in split-file order).
 
     The split's ids come from `<split>_ids.csv` (".jpg" and whitespace stripped, empty lines skipped); images are
     imgs/<id>.jpg (or .jpeg/.png), only checked for existence; AUs from aus.csv, else aus_openface.pkl (needs
-    allow_pickle). Ids without an image or without AUs are skipped and logged.
+    allow_pickle). Ids without an image or without AUs are skipped and logged. With `problems`
+    (data.problems.Problems) they are recorded there instead, ids with bad AU values are skipped rather than
+    errors, and ids found in another split's file are reported (a test face seen in training).
     """
     root = _require_folder(root)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(split)) or split in (".", ".."):
@@ -131,19 +152,23 @@ def load_official(root, split: str = "train", allow_pickle: bool = False) -> Fac
     aus_csv = os.path.join(root, OFFICIAL_AUS_CSV)
     aus_pkl = os.path.join(root, OFFICIAL_AUS_PICKLE)
     if os.path.exists(aus_csv):
-        table, au_file = read_au_table(aus_csv), aus_csv
+        table, au_file = read_au_table(aus_csv, problems=problems), aus_csv
     elif os.path.exists(aus_pkl):
-        table, au_file = read_au_pickle(aus_pkl, allow_pickle=allow_pickle), aus_pkl
+        table, au_file = read_au_pickle(aus_pkl, allow_pickle=allow_pickle, problems=problems), aus_pkl
     else:
         raise DataError(root, f"no AU file: expected {OFFICIAL_AUS_CSV} or {OFFICIAL_AUS_PICKLE}")
 
-    ids = _read_split(split_file)
+    ids = _read_split(split_file, problems)
+    if problems is not None:
+        _report_overlap(root, split, ids, problems)
     images = _image_index(imgs)
     imgs_abs = os.path.abspath(imgs)
-    keep, paths, no_image, no_aus = [], [], [], []
+    keep, paths, no_image, no_aus, bad_aus = [], [], [], [], []
     for sample in ids:
         name = images.get(sample)
-        if name is None:
+        if sample in table and table[sample] is None:
+            bad_aus.append(sample)  # already recorded in problems while reading the AU file
+        elif name is None:
             no_image.append(sample)
         elif sample not in table:
             no_aus.append(sample)
@@ -151,36 +176,53 @@ def load_official(root, split: str = "train", allow_pickle: bool = False) -> Fac
             keep.append(sample)
             paths.append(imgs_abs + os.sep + name)
     where = f"{split_file}"
-    _report_skipped(where, f"no image in {OFFICIAL_IMAGES}/", no_image, len(ids))
-    _report_skipped(where, f"no AUs in {os.path.basename(au_file)}", no_aus, len(ids))
+    _report_skipped(where, f"no image in {OFFICIAL_IMAGES}/", no_image, len(ids), problems)
+    _report_skipped(where, f"no AUs in {os.path.basename(au_file)}", no_aus, len(ids), problems)
     if not keep:
         raise DataError(split_file, f"no usable samples: of {len(ids)} ids, {len(no_image)} have no image in "
                                     f"{OFFICIAL_IMAGES}/ and {len(no_aus)} have no AUs in "
-                                    f"{os.path.basename(au_file)}")
+                                    f"{os.path.basename(au_file)}"
+                                    + (f" ({len(bad_aus)} have bad AU values)" if bad_aus else ""))
     aus = np.stack([table[s] for s in keep])
     logger.info("%s: %d samples (split %s, %d skipped)", root, len(keep), split, len(ids) - len(keep))
     return FaceSource(aus=aus, ids=keep, paths=paths, name=f"GANimation {root} ({split})")
 
 
+def _report_overlap(root: str, split: str, ids: Sequence[str], problems) -> None:
+    """Warn about ids of this split that another `<split>_ids.csv` lists too."""
+    for name in sorted(_files(root)):
+        if name.endswith("_ids.csv") and name != f"{split}_ids.csv":
+            other = set(_read_split(os.path.join(root, name)))
+            problems.warn(f"also in {name}", [i for i in ids if i in other])
+
+
 # ----------------------------------------------------------------------------------------------- OpenFace folder
 
 
-def _best_row(csv_path: str, min_confidence) -> np.ndarray:
-    rows = _read_au_rows(csv_path, min_confidence)
-    if len(rows.aus) == 1:
-        return rows.aus[0]
+def best_openface_row(csv_path: str, min_confidence=None, lenient=False) -> np.ndarray:
+    """The AUs (17,) of an OpenFace CSV's highest-confidence usable row.
+
+    Raises _NoRows when no row is usable; lenient: rows with bad AU values are not usable (else an error), and
+    when that leaves none, _NoRows names the problem."""
+    rows = _read_au_rows(csv_path, min_confidence, lenient=lenient)
+    good = [k for k in range(len(rows.aus)) if rows.problems is None or rows.problems[k] is None]
+    if not good:
+        raise _NoRows(csv_path, rows.problems[0])
+    if len(good) == 1:
+        return rows.aus[good[0]]
     if rows.confidence is None:
         raise DataError(csv_path, f"{len(rows.aus)} rows and no confidence column to choose the face by")
-    return rows.aus[int(np.argmax(rows.confidence))]
+    return rows.aus[good[int(np.argmax(rows.confidence[good]))]]
 
 
-def load_openface_folder(root, min_confidence: Optional[float] = None) -> FaceSource:
+def load_openface_folder(root, min_confidence: Optional[float] = None, problems=None) -> FaceSource:
     """A folder of images, each with an OpenFace CSV -> FaceSource (paths mode, sorted by file name).
 
     The CSV of `<stem>.<ext>` is `<stem>.csv` next to the image, else in aus/ or processed/. A CSV with several
     rows gives its highest-confidence successful row. Images without a CSV, or whose CSV has no usable row
     (no face found, success 0, confidence below min_confidence), are skipped and logged; a malformed CSV is a
-    DataError. `split` does not apply: this is the whole folder.
+    DataError. `split` does not apply: this is the whole folder. With `problems` (data.problems.Problems) the
+    skipped images are recorded there instead of logged, and so are CSVs whose rows all have bad AU values.
     """
     root = _require_folder(root)
     images = _image_index(root)
@@ -197,15 +239,18 @@ def load_openface_folder(root, min_confidence: Optional[float] = None) -> FaceSo
             no_csv.append(stem)
             continue
         try:
-            rows.append(_best_row(csv_path, min_confidence))
-        except _NoRows:
-            no_face.append(stem)
+            rows.append(best_openface_row(csv_path, min_confidence, lenient=problems is not None))
+        except _NoRows as exc:
+            if problems is not None and exc.problem.startswith("AU value"):
+                problems.skip(f"{exc.problem} in its OpenFace CSV", stem)
+            else:
+                no_face.append(stem)
             continue
         keep.append(stem)
         paths.append(os.path.join(root_abs, images[stem]))
     _report_skipped(root, "no OpenFace CSV (<stem>.csv next to the image or in aus/ or processed/)", no_csv,
-                    len(images))
-    _report_skipped(root, "no usable face row in the OpenFace CSV", no_face, len(images))
+                    len(images), problems)
+    _report_skipped(root, "no usable face row in the OpenFace CSV", no_face, len(images), problems)
     if not keep:
         raise DataError(root, f"no usable images: of {len(images)} images, {len(no_csv)} have no OpenFace CSV "
                               f"(<stem>.csv next to the image or in aus/ or processed/) and {len(no_face)} have "
@@ -217,21 +262,40 @@ def load_openface_folder(root, min_confidence: Optional[float] = None) -> FaceSo
 # ----------------------------------------------------------------------------------------------- manifest
 
 
-def load_manifest(path) -> FaceSource:
-    """A manifest CSV (`path` + the 17 AU columns, optional `id`) -> FaceSource (paths mode, file order).
+def _manifest_split(path, rows, split) -> List[int]:
+    """Indices of the manifest rows in `split` (all rows when there is no split column or no split asked)."""
+    if split is None or "split" not in rows.extra:
+        if split not in (None, "train", "test"):
+            logger.warning("%s: split %r ignored: the manifest has no split column", path, split)
+        return list(range(len(rows.aus)))
+    chosen = [k for k, s in enumerate(rows.extra["split"]) if s == split]
+    if not chosen:
+        found = sorted(set(rows.extra["split"]))
+        raise DataError(path, f"no rows of split {split!r} (the split column holds: {', '.join(found)})")
+    return chosen
+
+
+def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSource:
+    """A manifest CSV (`path` + the 17 AU columns, optional `id` and `split`) -> FaceSource (paths mode,
+    file order).
 
     Relative paths are relative to the manifest's folder. Ids are the `id` column, else the image file stems.
-    Rows whose image does not exist are skipped and logged.
+    With a `split` column (e.g. train/test) and a `split` asked for, only that split's rows are read.
+    Rows whose image does not exist, and second rows of the same image, are skipped and logged; with
+    `problems` (data.problems.Problems) they are recorded there instead, and so are rows with bad AU values
+    (otherwise an error).
     """
     path = os.fspath(path)
-    rows = _read_au_rows(path, extra=("path", "id"))
+    rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=problems is not None)
     if "path" not in rows.extra:
         raise DataError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
     base = os.path.dirname(os.path.abspath(path))
     listing: Dict[str, set] = {}
-    keep_idx, paths, ids, missing = [], [], [], []
+    keep_idx, paths, ids, missing, repeated, seen = [], [], [], [], [], set()
     given_ids = rows.extra.get("id")
-    for k, (raw, line) in enumerate(zip(rows.extra["path"], rows.lines)):
+    chosen = _manifest_split(path, rows, split)
+    for k in chosen:
+        raw, line = rows.extra["path"][k], rows.lines[k]
         if not raw:
             raise DataError(path, f"{line}: empty path")
         if given_ids is not None and not given_ids[k]:
@@ -243,30 +307,43 @@ def load_manifest(path) -> FaceSource:
         sample = given_ids[k] if given_ids is not None else normalize_id(raw)
         if name not in listing[folder]:
             missing.append(sample)
-            continue
-        keep_idx.append(k)
-        paths.append(full)
-        ids.append(sample)
-    _report_skipped(path, "image file does not exist", missing, len(rows.aus))
+        elif full in seen:
+            repeated.append(sample)
+        elif rows.problems is not None and rows.problems[k] is not None:
+            problems.skip(f"{rows.problems[k]} in {os.path.basename(path)}", sample)
+        else:
+            keep_idx.append(k)
+            paths.append(full)
+            ids.append(sample)
+        seen.add(full)
+    _report_skipped(path, "image file does not exist", missing, len(chosen), problems)
+    _report_skipped(path, "image listed again (its first row is used)", repeated, len(chosen), problems)
     if not keep_idx:
-        raise DataError(path, f"no usable rows: none of the {len(rows.aus)} images exists (paths are relative to "
-                              f"{base})")
-    return FaceSource(aus=rows.aus[keep_idx], ids=ids, paths=paths, name=f"manifest {path}")
+        raise DataError(path, f"no usable rows: of {len(chosen)} rows, {len(missing)} name no existing image "
+                              f"(paths are relative to {base})"
+                              + (f" and {len(chosen) - len(missing)} have other problems" if len(missing) < len(chosen)
+                                 else ""))
+    where = f"manifest {path}" + (f" ({split})" if split is not None and "split" in rows.extra else "")
+    return FaceSource(aus=rows.aus[keep_idx], ids=ids, paths=paths, name=where)
 
 
 # ----------------------------------------------------------------------------------------------- dispatch
 
 
 def detect_layout(path) -> str:
-    """'official', 'manifest' or 'openface' for an existing path; DataError when nothing matches."""
+    """'shards', 'official', 'manifest' or 'openface' for an existing path; DataError when nothing matches."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(path, "does not exist")
     if os.path.isfile(path):
         if path.lower().endswith(".csv"):
             return "manifest"
+        if os.path.basename(path) == SHARDS_INDEX:
+            return "shards"
         raise DataError(path, "not a dataset: " + LAYOUTS)
     names = _files(path)
+    if SHARDS_INDEX in names:
+        return "shards"
     if os.path.isdir(os.path.join(path, OFFICIAL_IMAGES)) and (
             OFFICIAL_AUS_CSV in names or OFFICIAL_AUS_PICKLE in names or any(n.endswith("_ids.csv") for n in names)):
         return "official"
@@ -278,26 +355,34 @@ def detect_layout(path) -> str:
 
 
 def load_dataset(path, split: str = "train", allow_pickle: bool = False,
-                 min_confidence: Optional[float] = None) -> FaceSource:
-    """Load any accepted layout (see the module docstring) -> FaceSource in paths mode.
+                 min_confidence: Optional[float] = None, problems=None):
+    """Load any accepted layout (see the module docstring) -> FaceSource in paths mode, or for a folder of
+    TFRecord shards (`python -m data.tfrecords`) a data.source.ShardSource.
 
-    split:          the official layout's `<split>_ids.csv`; ignored elsewhere (whole folder for every split).
+    split:          the official layout's `<split>_ids.csv`, or a manifest's `split` column; ignored elsewhere
+                    (whole folder for every split).
     allow_pickle:   allow reading the official aus_openface.pkl (restricted unpickler).
     min_confidence: OpenFace folders only: skip face rows with lower confidence (ignored, with a warning, for
                     the other layouts, whose files carry no confidence).
+    problems:       a data.problems.Problems to collect skipped samples in (and skip bad AU rows instead of
+                    stopping); see data.validate.load_checked, which also checks the images.
     """
     layout = detect_layout(path)
     path = os.fspath(path)
     if min_confidence is not None and layout != "openface":
         logger.warning("%s: min_confidence applies only to folders of OpenFace CSVs; ignored", path)
+    if layout == "shards":
+        from data.tfrecords import load_shards
+        return load_shards(path if os.path.isdir(path) else os.path.dirname(path), split=split)
     if layout == "official":
-        return load_official(path, split=split, allow_pickle=allow_pickle)
+        return load_official(path, split=split, allow_pickle=allow_pickle, problems=problems)
+    if layout == "manifest":
+        return load_manifest(path if os.path.isfile(path) else os.path.join(path, MANIFEST_NAME), split=split,
+                             problems=problems)
     if split not in (None, "train", "test"):
         logger.warning("%s: split %r ignored: this layout has no splits, every split is the whole set", path,
                        split)
-    if layout == "manifest":
-        return load_manifest(path if os.path.isfile(path) else os.path.join(path, MANIFEST_NAME))
-    return load_openface_folder(path, min_confidence=min_confidence)
+    return load_openface_folder(path, min_confidence=min_confidence, problems=problems)
 
 
 __all__ = ["load_dataset", "load_official", "load_openface_folder", "load_manifest", "detect_layout"]

@@ -48,9 +48,31 @@ class FaceSource:
         return len(self.aus)
 
 
+@dataclass
+class ShardSource:
+    """Samples in TFRecord shards written by `python -m data.tfrecords`, read and decoded only by the pipeline.
+
+    files:      the shard files, in the order they were written.
+    counts:     records per shard.
+    image_size: the side of the (square) images stored in the records.
+    name:       where the data came from, for logs.
+    """
+
+    files: Sequence[str]
+    counts: Sequence[int]
+    image_size: int
+    name: str = ""
+
+    def __len__(self):
+        return int(sum(self.counts))
+
+
 def subset(source, indices):
-    """The samples of `source` at `indices`, as a new FaceSource."""
+    """The samples of `source` at `indices`, as a new FaceSource (of a ShardSource: read into memory)."""
     indices = list(indices)
+    if isinstance(source, ShardSource):
+        from data.tfrecords import read_records
+        return read_records(source, indices)
     return FaceSource(
         aus=source.aus[indices], ids=[source.ids[i] for i in indices],
         images=source.images[indices] if source.images is not None else None,

@@ -618,3 +618,88 @@ def test_load_dataset_errors(tmp_path):
     assert "GANimation" in message and "manifest" in message and "OpenFace" in message
     message = error_of(load_dataset, tmp_path / "junk" / "notes.txt")
     assert "not a dataset" in message
+
+
+# ----------------------------------------------------------------------------------------------- lenient reading
+# With a data.problems.Problems, the readers leave bad samples out and record why instead of stopping.
+
+
+def test_au_table_with_problems_skips_bad_rows_and_duplicates(tmp_path):
+    from data.problems import Problems
+    rows = [au_row(1), au_row(2), au_row(3), au_row(4), au_row(5)]
+    rows[1][3], rows[2][0], rows[3][16] = np.nan, -2.0, 5.5
+    path = plain_csv(tmp_path / "aus.csv", rows, ids=["a", "nan", "neg", "high", "a"])
+    assert "not a finite number" in error_of(read_au_table, path)  # without problems: an error, as before
+    problems = Problems()
+    table = read_au_table(path, problems=problems)
+    assert list(table) == ["a", "nan", "neg", "high"] and table["nan"] is None and table["high"] is None
+    np.testing.assert_allclose(table["a"], rows[0], atol=1e-6)  # the first of the duplicates
+    assert problems.skipped == {"AU value is NaN or infinite in aus.csv": ["nan"],
+                                "AU value is negative in aus.csv": ["neg"],
+                                "AU value is above 5 in aus.csv": ["high"],
+                                "duplicate id in aus.csv (its first row is used)": ["a"]}
+
+
+def test_big_file_with_problems_stays_on_the_fast_path(tmp_path, monkeypatch):
+    from data.problems import Problems
+    n = 12000
+    aus = np.round(np.random.default_rng(1).uniform(0, 5, (n, NUM_AUS)), 2)
+    ids = [f"f{k}" for k in range(n)]
+    text = "id," + ",".join(AU_NAMES) + "\n" + "".join(
+        f"{i}," + ",".join("nan" if (k == 77 and c == 5) else f"{v:.2f}" for c, v in enumerate(row)) + "\n"
+        for k, (i, row) in enumerate(zip(ids, aus)))
+    path = write_text(tmp_path / "aus.csv", text)
+    assert path.stat().st_size >= aus_mod._PANDAS_MIN_BYTES
+    monkeypatch.setattr(aus_mod, "_parse_with_csv", None)  # the slow path would fail now
+    problems = Problems()
+    table = read_au_table(path, problems=problems)
+    assert table["f77"] is None and problems.skipped == {"AU value is NaN or infinite in aus.csv": ["f77"]}
+    np.testing.assert_allclose(table["f11999"], aus[-1], atol=1e-6)
+
+
+def test_pickle_with_problems_skips_bad_ids(tmp_path):
+    from data.problems import Problems
+    bad = au_row(2)
+    bad[0] = np.nan
+    path = tmp_path / "aus_openface.pkl"
+    path.write_bytes(py2_pickle({"good": au_row(1), "bad": bad}))
+    assert "not a finite number" in error_of(read_au_pickle, path, allow_pickle=True)
+    problems = Problems()
+    table = read_au_pickle(path, allow_pickle=True, problems=problems)
+    assert table["bad"] is None and table["good"] is not None
+    assert problems.skipped == {"AU value is NaN or infinite in aus_openface.pkl": ["bad"]}
+
+
+def test_openface_folder_with_per_video_csvs_and_bad_rows(tmp_path):
+    """Frames with FeatureExtraction CSVs: failed frames (success 0) are never used; a CSV whose only usable
+    row has NaN AUs leaves its image out, recorded."""
+    from data.problems import Problems
+    root = tmp_path / "frames"
+    root.mkdir()
+    for name in ("f1.jpg", "f2.jpg", "f3.jpg"):
+        jpeg(root / name)
+    write_text(root / "f1.csv", "\n".join([FEATURE_HEADER, feature_row(1, 0.99, 0, au_row(10)),
+                                           feature_row(1, 0.80, 1, au_row(11))]) + "\n")
+    write_text(root / "f2.csv", "\n".join([FEATURE_HEADER, feature_row(2, 0.0, 0, au_row(12))]) + "\n")
+    nan_row = feature_row(3, 0.95, 1, au_row(13)).replace(f"{au_row(13)[0]:.2f}", "nan", 1)
+    write_text(root / "f3.csv", "\n".join([FEATURE_HEADER, nan_row]) + "\n")
+    assert "not a finite number" in error_of(load_openface_folder, root)
+    problems = Problems()
+    source = load_openface_folder(root, problems=problems)
+    assert source.ids == ["f1"]
+    np.testing.assert_allclose(source.aus[0], au_row(11), atol=1e-6)  # the failed frame's higher score ignored
+    assert problems.skipped == {"no usable face row in the OpenFace CSV": ["f2"],
+                                "AU value is NaN or infinite in its OpenFace CSV": ["f3"]}
+
+
+def test_manifest_split_column_through_load_dataset(tmp_path):
+    for name in ("a", "b", "c"):
+        jpeg(tmp_path / f"{name}.jpg")
+    header = "path,split," + ",".join(AU_NAMES)
+    body = [f"{n}.jpg,{s}," + ",".join(f"{v:g}" for v in au_row(k))
+            for k, (n, s) in enumerate([("a", "train"), ("b", "test"), ("c", "train")])]
+    write_text(tmp_path / "manifest.csv", "\n".join([header] + body) + "\n")
+    assert load_dataset(tmp_path).ids == ["a", "c"]
+    assert load_dataset(tmp_path, split="test").ids == ["b"]
+    assert load_manifest(tmp_path / "manifest.csv").ids == ["a", "b", "c"]  # no split asked: every row
+    assert "no rows of split 'val'" in error_of(load_dataset, tmp_path, split="val")

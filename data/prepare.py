@@ -1,0 +1,295 @@
+"""From a folder of photos to a training set of aligned face crops.
+
+    python -m data.prepare --photos PHOTOS --out DATASET [--size 128] [--largest | --all-faces] [--aus CSV_DIR]
+    python -m data.prepare --out DATASET --aus CSV_DIR        # join OpenFace AUs into a prepared DATASET later
+
+1. Every image under PHOTOS (sub-folders included, in sorted order) is searched for faces with MTCNN
+   (data/faces.py). A photo with one face gives one crop, aligned on the eyes, `--size` pixels square, with
+   `--margin`. A photo with several faces is skipped unless `--largest` (the largest face) or `--all-faces`
+   (one crop each, `<name>_face<k>`, largest first) is given; photos with no face or that cannot be read are
+   skipped. All of them are listed in DATASET/report.csv and summarised on the screen.
+2. DATASET/imgs/<name>.jpg are the crops, where <name> is the photo's path under PHOTOS without extension, with
+   `/` written as `__`. DATASET/crops.csv lists each crop with its split, photo, detection score and box.
+   The split is by photo (the faces of one photo stay together): `--test-fraction` of the photos, drawn with
+   `--seed`, go to `test`.
+3. The AUs: with `--aus CSV_DIR`, the OpenFace CSV of each crop (`CSV_DIR/<name>.csv`, as OpenFace's
+   FaceLandmarkImg names them) is read and DATASET/manifest.csv is written (path, split, AU01 ... AU45): the
+   data set is then ready for `python train.py --data DATASET`. Without AUs there is no manifest yet: run
+   OpenFace on DATASET/imgs, then join its output with the second form of the command (README, "Preparing
+   photos").
+
+The same photos and flags give the same files. The data set folder is written under a temporary name and
+renamed when complete, so a failed run leaves nothing; the join rewrites manifest.csv atomically.
+"""
+import argparse
+import csv
+import io
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
+
+import numpy as np
+
+from data.aus import _NoRows
+from data.constants import AU_NAMES
+from data.errors import DataError
+from data.images import read_image, write_image
+from data.problems import Problems
+from data.progress import ProgressBar
+from data.validate import write_problems_csv
+
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+CROPS = "crops.csv"
+MANIFEST = "manifest.csv"
+REPORT = "report.csv"
+NO_FACE = "no face found"
+SEVERAL = "several faces: skipped (pass --largest or --all-faces)"
+LARGEST = "several faces: the largest was cropped"
+UNREADABLE = "photo cannot be read"
+NO_CSV = "no OpenFace CSV for the crop"
+NO_ROW = "no usable face row in its OpenFace CSV"
+REPORT_AUS = "aus_report.csv"
+OPENFACE_HELP = ("next: get the crops' AUs with OpenFace,  FaceLandmarkImg -fdir {imgs} -out_dir {csvs} -aus  "
+                 "then join them:  python -m data.prepare --out {out} --aus {csvs}")
+
+
+# ----------------------------------------------------------------------------------------------- photos
+
+
+def list_photos(folder) -> List[str]:
+    """Image files under `folder`, as sorted paths relative to it (hidden files and folders left out)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS:
+                found.append(os.path.relpath(os.path.join(root, name), folder))
+    return sorted(found, key=lambda p: p.split(os.sep))
+
+
+def crop_name(relative_photo: str) -> str:
+    return os.path.splitext(relative_photo)[0].replace(os.sep, "__").replace("/", "__")
+
+
+def _read_ahead(read, items, ahead=4):
+    """(item, read(item) or the DataError it raised) in order, reading up to `ahead` items in threads."""
+    with ThreadPoolExecutor(2) as pool:
+        def submit(item):
+            return pool.submit(lambda: _try(read, item))
+        pending = [submit(item) for item in items[:ahead]]
+        for k, item in enumerate(items):
+            result = pending[k].result()
+            pending[k] = None  # let the decoded photo go once used
+            if k + ahead < len(items):
+                pending.append(submit(items[k + ahead]))
+            yield item, result
+
+
+def _try(func, arg):
+    try:
+        return func(arg)
+    except DataError as exc:
+        return exc
+
+
+def _faces_to_crop(faces, mode, photo, problems):
+    """The faces to crop, by --largest / --all-faces / neither; records photos that give none."""
+    if not faces:
+        problems.skip(NO_FACE, photo)
+        return []
+    if len(faces) == 1 or mode == "all":
+        return faces
+    if mode == "largest":
+        problems.warn(LARGEST, f"{photo} ({len(faces)} faces)")
+        return faces[:1]
+    problems.skip(SEVERAL, f"{photo} ({len(faces)} faces)")
+    return []
+
+
+def crop_photos(photos_dir, out_dir, size=128, margin=None, mode="one", min_confidence=0.9, min_face=40,
+                problems=None) -> List[Dict]:
+    """Detect, align and write the crops of every photo into out_dir/imgs. Returns one row per crop."""
+    from data.faces import DEFAULT_MARGIN, align_face, detect_faces
+
+    margin = DEFAULT_MARGIN if margin is None else margin
+    photos = list_photos(photos_dir)
+    if not photos:
+        raise DataError(photos_dir, f"no photos ({', '.join('*' + e for e in PHOTO_EXTENSIONS)}), sub-folders "
+                                    "included")
+    rows, names = [], {}
+    with ProgressBar(len(photos), "finding faces") as bar:
+        for photo, image in _read_ahead(lambda p: read_image(os.path.join(photos_dir, p)), photos):
+            bar.update()
+            if isinstance(image, DataError):
+                problems.skip(UNREADABLE, f"{photo} ({image.problem})")
+                continue
+            faces = _faces_to_crop(detect_faces(image, min_confidence, min_face), mode, photo, problems)
+            for k, face in enumerate(faces):
+                name = crop_name(photo) + (f"_face{k}" if len(faces) > 1 else "")
+                if name in names:
+                    raise DataError(os.path.join(photos_dir, photo), f"its crop would be named {name}, as the "
+                                                                     f"crop of {names[name]}: rename one photo")
+                names[name] = photo
+                crop, _ = align_face(image, face, size, margin)
+                write_image(os.path.join(out_dir, "imgs", name + ".jpg"), crop)
+                rows.append({"path": f"imgs/{name}.jpg", "photo": photo, "confidence": f"{face.confidence:.4f}",
+                             "box": " ".join(f"{v:.1f}" for v in face.box)})
+    return rows
+
+
+def assign_splits(rows, test_fraction, seed):
+    """Put the crops of a `test_fraction` of the photos (drawn with `seed`, at least one photo in train and,
+    when test_fraction > 0 and there are two photos, at least one in test) into 'test', the rest into 'train'."""
+    photos = sorted({r["photo"] for r in rows})
+    n_test = 0
+    if test_fraction > 0 and len(photos) > 1:
+        n_test = int(min(len(photos) - 1, max(1, round(test_fraction * len(photos)))))
+    test = {photos[i] for i in np.random.default_rng(seed).permutation(len(photos))[:n_test]}
+    for r in rows:
+        r["split"] = "test" if r["photo"] in test else "train"
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+
+def _csv_text(header, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def crops_csv_text(rows) -> str:
+    return _csv_text(["path", "split", "photo", "confidence", "box"],
+                     [[r["path"], r["split"], r["photo"], r["confidence"], r["box"]] for r in rows])
+
+
+def read_crops_csv(dataset) -> List[Dict]:
+    path = os.path.join(dataset, CROPS)
+    if not os.path.isfile(path):
+        raise DataError(dataset, f"no {CROPS}: not a folder written by python -m data.prepare --photos")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"path", "split"} <= set(rows[0]):
+        raise DataError(path, "expected the columns path,split,... and at least one crop")
+    return rows
+
+
+def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
+    """The manifest text (path, split, 17 AUs) for the crops whose OpenFace CSV has a usable face row."""
+    from data.readers import best_openface_row
+
+    if not os.path.isdir(csv_dir):
+        raise DataError(csv_dir, "is not a folder (expected OpenFace's output: one <crop name>.csv per crop)")
+    lines = []
+    for r in rows:
+        name = os.path.splitext(os.path.basename(r["path"]))[0]
+        csv_path = os.path.join(csv_dir, name + ".csv")
+        if not os.path.isfile(csv_path):
+            problems.skip(NO_CSV, name)
+            continue
+        try:
+            aus = best_openface_row(csv_path, min_confidence, lenient=True)
+        except _NoRows as exc:
+            problems.skip(f"{exc.problem} in its OpenFace CSV" if exc.problem.startswith("AU value") else NO_ROW, name)
+            continue
+        lines.append([r["path"], r["split"]] + [f"{v:.6g}" for v in aus.astype(np.float64)])  # float32: 6 digits
+    if not lines:
+        raise DataError(csv_dir, f"none of the {len(rows)} crops of {dataset} has usable AUs here (expected "
+                                 "<crop name>.csv from OpenFace FaceLandmarkImg)")
+    return _csv_text(["path", "split"] + list(AU_NAMES), lines)
+
+
+def _new_folder(out) -> str:
+    """A temporary folder beside `out`, which must not exist yet (or be empty)."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise DataError(out, "exists and is not an empty folder: choose a new folder for the data set")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=os.path.dirname(out))
+
+
+def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fraction=0.1, seed=0,
+            detect_confidence=0.9, min_face=40, min_confidence=None, problems=None) -> List[Dict]:
+    """Steps 1-3 of the module docstring into the new folder `out`. Returns the crop rows."""
+    problems = problems if problems is not None else Problems()
+    if not os.path.isdir(photos):
+        raise DataError(photos, "is not a folder of photos")
+    tmp = _new_folder(out)
+    try:
+        rows = crop_photos(photos, tmp, size, margin, mode, detect_confidence, min_face, problems)
+        if not rows:
+            raise DataError(photos, f"no face cropped: {problems.one_line()}")
+        assign_splits(rows, test_fraction, seed)
+        with open(os.path.join(tmp, CROPS), "w", encoding="utf-8") as fh:
+            fh.write(crops_csv_text(rows))
+        if aus is not None:
+            with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
+                fh.write(join_aus(out, aus, rows, min_confidence, problems))
+        write_problems_csv(os.path.join(tmp, REPORT), problems)
+        if os.path.isdir(out):
+            os.rmdir(out)  # empty (checked)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- command line
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--photos", help="folder of photos (sub-folders included)")
+    parser.add_argument("--out", required=True, help="the data set folder (new, or a prepared one with --aus only)")
+    parser.add_argument("--aus", help="folder of OpenFace CSVs of the crops, <crop name>.csv")
+    parser.add_argument("--size", type=int, default=128, help="crop side in pixels (default: 128)")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="context around the face, a fraction of the tight crop per side (default: 0.1)")
+    faces = parser.add_mutually_exclusive_group()
+    faces.add_argument("--largest", action="store_true", help="photos with several faces: crop the largest")
+    faces.add_argument("--all-faces", action="store_true", help="photos with several faces: crop them all")
+    parser.add_argument("--test-fraction", type=float, default=0.1, help="photos for the test split (default: 0.1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    parser.add_argument("--detect-confidence", type=float, default=0.9, help="MTCNN score to accept a face (0.9)")
+    parser.add_argument("--min-face", type=int, default=40, help="smallest face box width in pixels (default: 40)")
+    parser.add_argument("--min-confidence", type=float, default=None,
+                        help="OpenFace rows with a lower confidence are not used")
+    args = parser.parse_args(argv)
+    if args.size < 16 or not 0 <= args.test_fraction < 1 or (args.margin is not None and not 0 <= args.margin <= 1):
+        raise DataError(None, "need --size >= 16, 0 <= --test-fraction < 1 and 0 <= --margin <= 1")
+    problems = Problems()
+    if args.photos is None:
+        if args.aus is None:
+            raise DataError(None, "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)")
+        rows = read_crops_csv(args.out)
+        text = join_aus(args.out, args.aus, rows, args.min_confidence, problems)
+        from utils.files import atomic_write_text
+        atomic_write_text(os.path.join(args.out, MANIFEST), text)
+        write_problems_csv(os.path.join(args.out, REPORT_AUS), problems)
+        print(f"{args.out}/{MANIFEST}: {text.count(chr(10)) - 1} of {len(rows)} crops with AUs")
+    else:
+        mode = "largest" if args.largest else "all" if args.all_faces else "one"
+        rows = prepare(args.photos, args.out, args.aus, args.size, args.margin, mode, args.test_fraction,
+                       args.seed, args.detect_confidence, args.min_face, args.min_confidence, problems)
+        n_test = sum(r["split"] == "test" for r in rows)
+        print(f"{args.out}: {len(rows)} crops ({len(rows) - n_test} train, {n_test} test) from "
+              f"{len({r['photo'] for r in rows})} photos; details in {args.out}/{REPORT}")
+    for line in problems.lines():
+        print(line)
+    if args.aus is None:
+        imgs = os.path.join(args.out, "imgs")
+        print(OPENFACE_HELP.format(imgs=imgs, csvs=os.path.join(args.out, "openface"), out=args.out))
+    else:
+        print(f"train with: python train.py --data {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from utils.cli import run_main
+    run_main(main)

@@ -1,0 +1,257 @@
+"""Checking a data set before training: every image and every AU row, with one summary.
+
+    python -m data.validate DATASET [--split train] [--image-size 128] [--strict] [--report problems.csv]
+
+What is checked, and what happens to a sample that fails (`data.problems.Problems` collects them all):
+
+| problem                                                         | without --strict | with --strict |
+|-----------------------------------------------------------------|------------------|---------------|
+| image missing, empty, not an image, truncated or corrupt        | left out         | stop          |
+| AU row with NaN, negative or > 5 values                         | left out         | stop          |
+| split id with no image or no AUs; no usable OpenFace row        | left out         | stop          |
+| the same image twice (same bytes, or the same path)             | first one kept   | stop          |
+| duplicate ids in a split file or the AU file                    | first one kept   | stop          |
+| an id in two split files                                        | kept (warning)   | stop          |
+| image not S x S (`--image-size`)                                | kept (warning: the pipeline resizes it) | stop |
+
+Nothing usable left is an error either way. Images are checked from their bytes in parallel threads: the format
+and size from the header (no decoding), a hash of the bytes for copies, then OpenCV decodes the image at 1/8
+scale (a JPEG then skips most of its inverse DCT), which fails on truncated or garbled files as TensorFlow's
+decoder does, so the pipeline never meets a file it cannot read. About 13,000 images of 128 px per second on
+2 cores: 200,000 in 15 s.
+"""
+import argparse
+import csv
+import hashlib
+import io
+import struct
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from data.errors import DataError
+from data.problems import Problems
+from data.progress import ProgressBar
+from data.source import ShardSource, subset
+
+MISSING = "image file is missing"
+EMPTY = "image file is empty"
+UNREADABLE = "image file cannot be read"
+NOT_AN_IMAGE = "not an image (not JPEG, PNG, BMP or GIF)"
+CORRUPT = "image is truncated or corrupt (cannot be decoded)"
+SAME_BYTES = "same image bytes as an earlier sample (the first is kept)"
+
+_CHUNK = 256  # paths per thread task: one future per file costs more than checking a small JPEG
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+@dataclass
+class ImageCheck:
+    problem: Optional[str] = None  # None: the image decodes
+    width: int = 0
+    height: int = 0
+    digest: bytes = b""            # hash of the file's bytes, to find copies
+
+
+# ----------------------------------------------------------------------------------------------- one image
+
+
+def image_size_from_header(data) -> Optional[tuple]:
+    """(width, height) from a JPEG, PNG, BMP or GIF header (bytes or a uint8 array); None for anything else
+    or a header cut short."""
+    head = bytes(data[:32])
+    try:
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", head[6:10])
+        if head[:2] == b"BM":
+            w, h = struct.unpack("<ii", head[18:26])
+            return w, abs(h)  # a negative height means rows stored top-down
+        if head[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data) -> Optional[tuple]:
+    """Walk the JPEG markers to the start-of-frame segment; only the header is read."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            if i + 9 > n:
+                return None
+            h = (int(data[i + 5]) << 8) | int(data[i + 6])
+            w = (int(data[i + 7]) << 8) | int(data[i + 8])
+            return w, h
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        i += 2 + ((int(data[i + 2]) << 8) | int(data[i + 3]))
+    return None
+
+
+def check_image(path) -> ImageCheck:
+    """Read one image file and say what, if anything, is wrong with it."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        return ImageCheck(MISSING)
+    except OSError as exc:
+        return ImageCheck(f"{UNREADABLE} ({exc.strerror or exc})")
+    if data.size == 0:
+        return ImageCheck(EMPTY)
+    size = image_size_from_header(data)
+    if size is None:
+        known = bytes(data[:8]).startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM"))
+        return ImageCheck(CORRUPT if known else NOT_AN_IMAGE)
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+        return ImageCheck(CORRUPT, *size, digest)
+    return ImageCheck(None, *size, digest)
+
+
+def check_images(paths, workers: int = 8, label: str = "checking images") -> List[ImageCheck]:
+    """check_image for every path, in parallel threads (file reads and OpenCV decoding release the GIL)."""
+    paths = list(paths)
+    chunks = [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    results: List[ImageCheck] = []
+    with ProgressBar(len(paths), label) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        for checked in pool.map(lambda chunk: [check_image(p) for p in chunk], chunks):
+            results.extend(checked)
+            bar.update(len(checked))
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- a data set
+
+
+def validate_source(source, problems: Problems, image_size: Optional[int] = None, workers: int = 8):
+    """Check every image file of `source` (paths mode); record problems; return the usable samples.
+
+    image_size: images of another size are kept with a warning (the pipeline resizes them). Sources held in
+    memory, and TFRecord shards (checked when they were written), are returned as they are.
+    """
+    if isinstance(source, ShardSource) or source.images is not None:
+        return source
+    checks = check_images(source.paths, workers)
+    keep, first_of = [], {}
+    wrong_size = []
+    for k, (path, check) in enumerate(zip(source.paths, checks)):
+        if check.problem is not None:
+            problems.skip(check.problem, path)
+            continue
+        if check.digest in first_of:
+            problems.skip(SAME_BYTES, f"{path} (= {source.paths[first_of[check.digest]]})")
+            continue
+        first_of[check.digest] = k
+        if image_size and (check.width, check.height) != (image_size, image_size):
+            wrong_size.append(f"{path} ({check.width} x {check.height})")
+        keep.append(k)
+    problems.warn(f"image is not {image_size} x {image_size} (resized when read)", wrong_size)
+    return subset(source, keep) if len(keep) < len(source) else source
+
+
+def load_checked(path, split: str = "train", allow_pickle: bool = False, min_confidence: Optional[float] = None,
+                 image_size: Optional[int] = None, strict: bool = False, workers: int = 8, stream=None,
+                 problems: Optional[Problems] = None):
+    """Load a data set (data.readers.load_dataset), check its AUs and images, print a summary to `stream`
+    (stdout by default: stderr is kept for the one-line error), and return the usable samples.
+
+    Raises DataError when nothing usable is left, or with strict=True when anything at all was wrong.
+    Pass `problems` to get the full lists afterwards (e.g. to write them out).
+    """
+    from data.readers import load_dataset
+
+    stream = stream or sys.stdout
+    problems = problems if problems is not None else Problems()
+    try:
+        source = load_dataset(path, split=split, allow_pickle=allow_pickle, min_confidence=min_confidence,
+                              problems=problems)
+        start = time.perf_counter()
+        source = validate_source(source, problems, image_size, workers)
+        seconds = time.perf_counter() - start
+    except DataError:
+        _print_summary(stream, path, None, problems, None)
+        raise
+    _print_summary(stream, path, source, problems, seconds)
+    if len(source) == 0:
+        raise DataError(path, f"no usable samples: {problems.one_line()}")
+    if strict and problems:
+        raise DataError(path, f"stopped by --strict: {problems.one_line()} (details above)")
+    return source
+
+
+def _print_summary(stream, path, source, problems: Problems, seconds):
+    if source is None and not problems:
+        return
+    lines = []
+    if source is not None:
+        usable = len(source)
+        checked = usable + problems.count("skipped")
+        what = "" if seconds is None or isinstance(source, ShardSource) or source.images is not None else (
+            f"; images checked in {seconds:.1f} s ({checked / max(seconds, 1e-9):,.0f}/s)")
+        lines.append(f"data: {path}: {usable:,} usable samples, {problems.count('skipped'):,} left out, "
+                     f"{problems.count('warnings'):,} warnings{what}")
+    else:
+        lines.append(f"data: {path}: problems found before stopping:")
+    lines += problems.lines()
+    stream.write("\n".join(lines) + "\n")
+    stream.flush()
+
+
+def write_problems_csv(path, problems: Problems) -> None:
+    """Every recorded problem as CSV rows `kind,reason,sample`, written atomically."""
+    from utils.files import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["kind", "reason", "sample"])
+    for kind, group in (("skipped", problems.skipped), ("warning", problems.warnings)):
+        for reason, names in group.items():
+            writer.writerows([kind, reason, name] for name in names)
+    atomic_write_text(path, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------------------------- command line
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m data.validate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("data", help="a data set: official layout folder, manifest, OpenFace folder or shards")
+    parser.add_argument("--split", default="train", help="which split to check (default: train)")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="warn about images of another size (default: 128; 0 to skip)")
+    parser.add_argument("--allow-pickle", action="store_true", help="read aus_openface.pkl (restricted unpickler)")
+    parser.add_argument("--min-confidence", type=float, default=None,
+                        help="OpenFace folders: skip face rows with lower confidence")
+    parser.add_argument("--strict", action="store_true", help="exit with an error when anything is wrong")
+    parser.add_argument("--workers", type=int, default=8, help="threads that read images (default: 8)")
+    parser.add_argument("--report", default=None, help="write every problem to this CSV (kind,reason,sample)")
+    args = parser.parse_args(argv)
+    problems = Problems()
+    try:
+        load_checked(args.data, args.split, args.allow_pickle, args.min_confidence, args.image_size or None,
+                     args.strict, args.workers, sys.stdout, problems)
+    finally:
+        if args.report and problems:
+            write_problems_csv(args.report, problems)
+    return 0
+
+
+if __name__ == "__main__":
+    from utils.cli import run_main
+    run_main(main)
