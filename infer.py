@@ -1,50 +1,71 @@
-"""Edit the expression of a face crop with a trained GANimation export.
+"""Change the expression of the faces in a photo with a trained GANimation export.
 
-  python infer.py --src face.jpg --aus aus.csv                       # newest export under runs/
-  python infer.py --src face.jpg --aus aus.csv --model runs/RUN/export --out edits/
+  python infer.py --src photo.jpg --expression happy                 # newest export under runs/
+  python infer.py --src photo.jpg --aus aus.csv --model runs/RUN --out edits/
+  python infer.py --src photo.jpg --ref other.jpg                    # expression transfer
+  python infer.py --src photo.jpg --expression all --animate 12 --pingpong
+  python infer.py --src face.jpg --driver driver.mp4                 # video reenactment
+  python infer.py --src photos/ --expression happy,sad               # every image of a folder
 
---aus takes an OpenFace CSV (AU01_r ... AU45_r, either header style) or a CSV whose header names the 17 AUs
-(AU01 ... AU45), one target expression per row, intensities on OpenFace's 0-5 scale. One PNG is written per row:
-OUT/<src name>_<row>.png (or _<label> when the CSV has an expression/name/label/id column), at the model's
-image size (a crop of another size is resized first).
+Every face is found (MTCNN), aligned on the eyes, edited, and pasted back with a soft edge; the rest of the photo
+is untouched. `--no-detect` edits the whole image as one face crop and writes the edited crop at the model's size;
+so does an image of exactly the model's size (an aligned crop, as in training; --detect searches it anyway), and
+a small image (at most 256 pixels a side) in which no face is found.
+
+Targets: --aus takes an OpenFace CSV (AU01_r ... AU45_r, either header style) or a CSV whose header names the 17
+AUs (AU01 ... AU45), one target expression per row, intensities on OpenFace's 0-5 scale. Outputs are named
+OUT/<src name>_<row>.png, or _<label> when the CSV has an expression/name/label/id column (--expression: the
+expression's name; --ref: ref_<reference name>).
 """
 import argparse
-import os
 
-from utils.cli import quiet_tensorflow, run_main
+from utils.cli import run_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True, help="the face crop to edit (JPEG, PNG, ...)")
-    parser.add_argument("--aus", required=True, help="CSV of target AUs, one expression per row")
-    parser.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
-    parser.add_argument("--out", default="out", help="output folder (default: out)")
-    parser.add_argument("--save-attention", action="store_true",
-                        help="also write the attention mask (<name>_<row>_attention.png; white keeps the input)")
-    return parser.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", required=True, help="the photo (any size; JPEG, PNG, ...) or a folder of photos")
+    p.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    g = p.add_argument_group("target expression (one of)")
+    g.add_argument("--aus", help="CSV of target AUs, one expression per row (with --driver: the driver's "
+                                 "per-frame OpenFace CSV)")
+    g.add_argument("--expression", help="happy, sad, surprise, fear, anger, disgust, contempt, neutral: one, "
+                                        "several separated by commas, or all (EMFACS prototypes)")
+    g.add_argument("--intensity", type=float, default=3.5,
+                   help="strength of --expression on the 0-5 scale (default 3.5)")
+    g.add_argument("--ref", help="a photo of another face: its AUs (the model's AU head) are the target")
+    g.add_argument("--driver", help="a video: each frame's AUs drive the face; writes an MP4 at its frame rate")
+    p.add_argument("--src-aus", help="CSV of the source's own AUs (one row, or one per face); default: "
+                                     "estimated with the model's AU head. Animations start from them")
+    f = p.add_argument_group("faces")
+    f.add_argument("--face", default="all",
+                   help="which faces to edit: all (default), largest, or numbers counted largest first (2, 1,3)")
+    f.add_argument("--no-detect", action="store_true", help="edit the whole image as one face crop")
+    f.add_argument("--detect", action="store_true",
+                   help="search for faces even in an image of exactly the model's size (by default taken to "
+                        "be an aligned face crop)")
+    f.add_argument("--margin", type=float, default=0.1,
+                   help="space around the face in the crop, as a fraction of it (default 0.1; as the training "
+                        "crops were made)")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--save-attention", action="store_true",
+                   help="also write the attention mask (<name>_<row>_attention.png; white keeps the input)")
+    o.add_argument("--save-crops", action="store_true", help="also write each aligned face crop and its edit")
+    o.add_argument("--strip", action="store_true",
+                   help="also write a panel per target: input | attention | color | output, one row per face")
+    o.add_argument("--animate", type=int, metavar="N",
+                   help="write a GIF and an MP4 of N frames from the source's expression to the target")
+    o.add_argument("--pingpong", action="store_true", help="animate there and back")
+    o.add_argument("--fps", type=float, default=12.0, help="frame rate of --animate (default 12)")
+    o.add_argument("--batch-size", type=int, default=16, help="crops per model call (default 16)")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from data.aus import read_au_csv
-    from data.images import read_image, write_image
-    image = read_image(args.src)  # bad input fails before TensorFlow starts
-    aus = read_au_csv(args.aus)
-    quiet_tensorflow()
-    from inference.edit import edit_crop, load_model, resolve_model_dir, row_labels
-    model_dir = resolve_model_dir(args.model)
-    model = load_model(model_dir)
-    out = edit_crop(model, image, aus)
-    stem = os.path.splitext(os.path.basename(args.src))[0]
-    for label, edited, attention in zip(row_labels(args.aus, len(aus)), out["images"], out["attention"]):
-        path = os.path.join(args.out, f"{stem}_{label}.png")
-        write_image(path, edited)
-        if args.save_attention:
-            write_image(os.path.join(args.out, f"{stem}_{label}_attention.png"),
-                        (attention[:, :, 0] * 255).round().astype("uint8"))
-        print(path)
-    return 0
+    from inference.run import main as run
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
     model = load_model(resolve_model_dir(None))          # newest export under runs/
     outputs = edit_crop(model, read_image("face.jpg"), read_au_csv("aus.csv"))
+
+Faces in photos are inference/photo.py, the target expressions inference/targets.py and expressions.py,
+animations and videos inference/animate.py and video.py, and what infer.py runs inference/run.py.
 """
 import csv
 import glob
@@ -10,6 +13,7 @@ import re
 
 import numpy as np
 
+from data.constants import AU_MAX
 from data.errors import DataError
 from data.images import resize_square
 
@@ -51,13 +55,26 @@ def edit_crop(model, image, aus, batch_size=16):
     if aus.ndim != 2 or aus.shape[1] != 17:
         raise ValueError(f"aus must be (N, 17), got {aus.shape}")
     crop = resize_square(image, model.image_size)
-    parts = []
-    for start in range(0, len(aus), batch_size):
-        rows = aus[start:start + batch_size]
-        parts.append(model.edit(np.repeat(crop[None], len(rows), axis=0), rows))
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out = edit_pairs(model, np.repeat(crop[None], len(aus), axis=0), aus, batch_size)
     out["input"] = crop
     return out
+
+
+def edit_pairs(model, real, aus, batch_size=16):
+    """G(real[k], aus[k]) for every k, in batches: real uint8 (N, S, S, 3), aus (N, 17) on 0-5.
+    -> {"images" uint8 (N, S, S, 3), "attention" float32 (N, S, S, 1), "color" uint8 (N, S, S, 3)}."""
+    real, aus = np.asarray(real, np.uint8), np.asarray(aus, np.float32)
+    if real.ndim != 4 or aus.shape != (len(real), 17):
+        raise ValueError(f"expected (N, S, S, 3) images and (N, 17) AUs, got {real.shape} and {aus.shape}")
+    parts = [model.edit(real[k:k + batch_size], aus[k:k + batch_size]) for k in range(0, len(real), batch_size)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def estimate_aus(model, real, batch_size=16):
+    """The discriminator's AU head on uint8 crops (N, S, S, 3) -> float32 (N, 17), clipped to 0-5."""
+    real = np.asarray(real, np.uint8)
+    parts = [model.estimate_aus(real[k:k + batch_size]) for k in range(0, len(real), batch_size)]
+    return np.clip(np.concatenate(parts), 0.0, AU_MAX).astype(np.float32)
 
 
 LABEL_COLUMNS = ("expression", "name", "label", "id")

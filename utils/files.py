@@ -14,6 +14,7 @@ def atomic_write_bytes(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -38,3 +39,9 @@ def encode_image(image_rgb, ext=".png"):
 
 def write_png(path, image_rgb):
     atomic_write_bytes(path, encode_image(image_rgb, ".png"))
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
