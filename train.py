@@ -41,9 +41,11 @@ def main(argv=None):
     if args.dry_run:
         print(config.to_json())
         return 0
-    quiet_tensorflow()
+    quiet_tensorflow(init_runtime=False)
+    from training.distribute import make_strategy
+    strategy = make_strategy(config.strategy, config.cpu_devices)  # before TensorFlow's runtime starts
     from training.loop import start
-    run_dir = start(config, resume_dir=args.resume, export_only=args.export_only)
+    run_dir = start(config, resume_dir=args.resume, export_only=args.export_only, strategy=strategy)
     print(run_dir)
     return 0
 

@@ -48,9 +48,9 @@ def bench_steps(batch, size, repeats):
     rng = np.random.default_rng(0)
     real = tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
     y_src = tf.constant(rng.uniform(0, 1, (batch, 17)).astype(np.float32))
-    y_tgt = steps.sample_targets(y_src)
-    critic, critic_all = time_calls(lambda: float(steps.critic_step(real, y_src, y_tgt)["D/total"]), repeats)
-    gen, gen_all = time_calls(lambda: float(steps.generator_step(real, y_src, y_tgt)["G/total"]), repeats)
+    batch_in = (real, y_src, steps.sample_targets(y_src), steps.sample_alpha(batch))
+    critic, critic_all = time_calls(lambda: float(steps.critic_step(*batch_in)["D/total"]), repeats)
+    gen, gen_all = time_calls(lambda: float(steps.generator_step(*batch_in)["G/total"]), repeats)
     schedule = 5 * batch / (5 * critic + gen)  # images/s over 5 critic steps + 1 generator step
     flops = GFLOP_PER_IMAGE.get(size)
     row = dict(batch=batch, image_size=size, critic_s=critic, generator_s=gen, images_per_s=schedule,

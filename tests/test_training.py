@@ -57,14 +57,14 @@ def _changed(before, model):
 def test_critic_and_generator_steps_update_only_their_network(name):
     config, steps = _steps(name)
     real, y_src = _batch(config)
-    y_tgt = steps.sample_targets(y_src)
+    y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(config.batch)
     g0, d0 = _values(steps.G), _values(steps.D)
-    d_metrics = steps.critic_step(real, y_src, y_tgt)
+    d_metrics = steps.critic_step(real, y_src, y_tgt, alpha)
     assert set(d_metrics) == {"D/adv", "D/gp", "D/cond", "D/total"}
     assert all(np.isfinite(float(v)) for v in d_metrics.values())
     assert _changed(d0, steps.D) and not _changed(g0, steps.G)
     d1 = _values(steps.D)
-    g_metrics = steps.generator_step(real, y_src, y_tgt)
+    g_metrics = steps.generator_step(real, y_src, y_tgt, alpha)
     assert set(g_metrics) == {"G/adv", "G/cond", "G/cyc", "G/att", "G/tv", "G/total"}
     m = {k: float(v) for k, v in g_metrics.items()}
     total = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"]
@@ -76,9 +76,9 @@ def test_steps_trace_once(name):
     config, steps = _steps(name)
     for seed in range(3):
         real, y_src = _batch(config, seed)
-        y_tgt = steps.sample_targets(y_src)
-        steps.critic_step(real, y_src, y_tgt)
-        steps.generator_step(real, y_src, y_tgt)
+        y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(config.batch)
+        steps.critic_step(real, y_src, y_tgt, alpha)
+        steps.generator_step(real, y_src, y_tgt, alpha)
     assert steps.critic_step.experimental_get_tracing_count() == 1
     assert steps.generator_step.experimental_get_tracing_count() == 1
 
@@ -138,12 +138,13 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     run = Run(config, str(tmp_path), name_suffix=name("_a"))
     real, y_src = _batch(config)
     for _ in range(2):
-        y_tgt = run.steps.sample_targets(y_src)
-        run.steps.critic_step(real, y_src, y_tgt)
-        run.steps.generator_step(real, y_src, y_tgt)
+        y_tgt, alpha = run.steps.sample_targets(y_src), run.steps.sample_alpha(config.batch)
+        run.steps.critic_step(real, y_src, y_tgt, alpha)
+        run.steps.generator_step(real, y_src, y_tgt, alpha)
         run.step.assign_add(1)
     run.save()
-    expected = run.steps.critic_step(real, y_src, y_src)  # the next step from the saved state
+    alpha = run.steps.sample_alpha(config.batch)  # the RNG state is restored too: the same draw comes next
+    expected = run.steps.critic_step(real, y_src, y_src, alpha)  # the next step from the saved state
 
     other = Run(config, str(tmp_path), name_suffix=name("_b"))
     assert other.restore()
@@ -151,7 +152,8 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     assert int(other.steps.opt_d.iterations) == 2 and int(other.steps.opt_g.iterations) == 2
     for a, b in zip(run.G.trainable_weights, other.G.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    got = other.steps.critic_step(real, y_src, y_src)
-    # Same weights, Adam moments and RNG state (the GP's alpha): the same next step.
+    np.testing.assert_array_equal(other.steps.sample_alpha(config.batch).numpy(), alpha.numpy())
+    got = other.steps.critic_step(real, y_src, y_src, alpha)
+    # Same weights and Adam moments: the same next step.
     for k in expected:
         assert float(got[k]) == pytest.approx(float(expected[k]), rel=1e-4, abs=1e-6)

@@ -24,6 +24,8 @@ class TrainConfig:
                                    "default: the built-in synthetic faces")
     allow_pickle: bool = _f(False, "allow reading the official layout's aus_openface.pkl (plain dicts of numbers "
                                    "only, through a restricted unpickler)")
+    strict: bool = _f(False, "stop when the data check finds any problem (default: skip bad samples)")
+    min_confidence: Optional[float] = _f(None, "OpenFace folders: skip face rows with a lower detection confidence")
     synthetic_identities: int = _f(40, "built-in data: number of face identities")
     synthetic_per_identity: int = _f(50, "built-in data: expressions rendered per identity")
     flip: bool = _f(True, "augment with random horizontal flips")
@@ -33,6 +35,9 @@ class TrainConfig:
     d_conv_dim: int = _f(64, "discriminator width: channels of its first layer (paper: 64)")
     n_res: int = _f(6, "residual blocks in the generator's bottleneck (paper: 6)")
     d_layers: int = _f(6, "stride-2 conv layers in the discriminator (paper: 6)")
+    g_norm_affine: bool = _f(True, "generator instance norms with learnable gamma/beta (official GANimation; "
+                                   "ganimation_replicate: off)")
+    g_conv_bias: bool = _f(False, "generator convs with biases (ganimation_replicate; official GANimation: off)")
     # --- optimisation ---
     epochs: int = _f(30, "training epochs (paper: 30)")
     batch: int = _f(25, "batch size (paper: 25)")
@@ -52,6 +57,10 @@ class TrainConfig:
     lambda_att: float = _f(0.1, "weight of the attention magnitude loss mean(A)")
     lambda_tv: float = _f(1e-5, "weight of the attention total-variation loss (a sum over pixels)")
     target_noise: float = _f(0.1, "uniform noise added to the target AUs on the [0, 1] scale")
+    # --- devices ---
+    strategy: str = _f("default", "default (one device), mirrored (all local GPUs, or --cpu-devices logical CPUs) "
+                                  "or multiworker (machines listed in TF_CONFIG; same --run-name on every worker)")
+    cpu_devices: int = _f(0, "with --strategy mirrored and no GPU: split the CPU into this many logical devices")
     # --- run bookkeeping ---
     seed: int = _f(0, "random seed (data order, flips, targets, initial weights)")
     runs_dir: str = _f("runs", "where new run directories are made")
@@ -61,6 +70,8 @@ class TrainConfig:
     keep_checkpoints: int = _f(3, "checkpoints kept")
     log_every: int = _f(10, "write loss scalars every N critic steps")
     sample_every: int = _f(500, "write an image grid (TensorBoard and samples/*.png) every N critic steps")
+    eval_every: int = _f(1000, "on the built-in faces: score edits against the true renders of 2 held-out "
+                               "identities every N critic steps (TensorBoard eval/*, metrics.jsonl); 0 = never")
     export: bool = _f(True, "export a SavedModel to RUN_DIR/export at the end of training")
 
     def validate(self):
@@ -69,6 +80,7 @@ class TrainConfig:
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch >= 1, "--batch must be >= 1"),
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
+            (self.eval_every >= 0, "--eval-every must be >= 0"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.image_size % (2 ** self.d_layers) == 0,
              f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),

@@ -28,6 +28,7 @@ from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate
+from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.files import atomic_write_text, write_png
 
@@ -37,7 +38,8 @@ SAMPLE_FACES = 5  # rows of the sample grid
 
 def build_networks(config, name_suffix=""):
     """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process."""
-    G = get_generator(config.image_size, config.g_conv_dim, config.n_res, name="G" + name_suffix)
+    G = get_generator(config.image_size, config.g_conv_dim, config.n_res, norm_affine=config.g_norm_affine,
+                      conv_bias=config.g_conv_bias, name="G" + name_suffix)
     D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, name="D" + name_suffix)
     return G, D
 
@@ -45,8 +47,10 @@ def build_networks(config, name_suffix=""):
 def load_source(config):
     """The training data named by the config: a dataset path, or the built-in synthetic faces."""
     if config.data:
-        from data.readers import load_dataset
-        source = load_dataset(config.data, split="train", allow_pickle=config.allow_pickle)
+        from data.validate import load_checked  # checks every image and AU row; prints a summary
+        source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
+                              image_size=config.image_size, strict=config.strict,
+                              min_confidence=config.min_confidence)
     else:
         from data.synthetic import make_synthetic_source
         source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
@@ -67,39 +71,48 @@ def new_run_dir(config):
     return path
 
 
-def _setup_logging(run_dir):
+def _setup_logging(folder, console=True):
     log.setLevel(logging.INFO)
     log.handlers.clear()
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter("%(message)s"))
-    to_file = logging.FileHandler(os.path.join(run_dir, "log.txt"))
+    to_file = logging.FileHandler(os.path.join(folder, "log.txt"))
     to_file.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(console)
     log.addHandler(to_file)
+    if console:
+        to_console = logging.StreamHandler(sys.stderr)
+        to_console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(to_console)
     log.propagate = False
 
 
 class Run:
     """Everything about one training run: networks, steps, data, checkpoints, logs."""
 
-    def __init__(self, config, run_dir, source=None, name_suffix=""):
-        self.config, self.run_dir = config, run_dir
-        self.source = source
-        self.G, self.D = build_networks(config, name_suffix)
-        self.steps = GANimationSteps(self.G, self.D, config)
+    def __init__(self, config, run_dir, source=None, name_suffix="", strategy=None):
+        self.config, self.run_dir, self.source = config, run_dir, source
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = is_chief(self.strategy)
+        multiworker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.worker_index, self.num_workers = worker_info() if multiworker else (0, 1)
+        # Non-chief workers of a multi-worker run keep their own checkpoints and log under workers/.
+        self.work_dir = run_dir if self.chief else os.path.join(run_dir, "workers", f"worker-{self.worker_index}")
+        rng = tf.random.Generator.from_seed(config.seed + 7919 * self.worker_index)  # outside the scope: see steps
+        with self.strategy.scope():
+            self.G, self.D = build_networks(config, name_suffix)
+            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")  # critic steps done
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.steps.checkpoint_objects())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, "checkpoints"),
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.work_dir, "checkpoints"),
                                                   max_to_keep=config.keep_checkpoints)
 
     def restore(self):
-        """Load the newest checkpoint if there is one. Returns its path or None."""
-        path = self.manager.latest_checkpoint
+        """Load the newest checkpoint of the run (the chief's, for every worker). Returns its path or None."""
+        path = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
         if path:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         return path
 
     def save(self):
+        """Every worker saves (a multi-worker checkpoint is a collective act); only the chief's is the run's."""
         path = self.manager.save(checkpoint_number=int(self.step))
         log.info(f"checkpoint {path}")
         return path
@@ -108,7 +121,8 @@ class Run:
         out = os.path.join(self.run_dir, "export")
         c = self.config
         meta = dict(image_size=c.image_size, g_conv_dim=c.g_conv_dim, d_conv_dim=c.d_conv_dim, n_res=c.n_res,
-                    d_layers=c.d_layers, conditioning="tile", step=int(self.step), run_dir=os.path.abspath(self.run_dir))
+                    d_layers=c.d_layers, g_norm_affine=c.g_norm_affine, g_conv_bias=c.g_conv_bias,
+                    conditioning="tile", step=int(self.step), run_dir=os.path.abspath(self.run_dir))
         export_saved_model(self.G, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
         return out
@@ -128,9 +142,11 @@ class Run:
         if start >= total:
             log.info("training already finished")
             return
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb"))
+        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief
+                  else tf.summary.create_noop_writer())
+        local_batch = c.batch // self.num_workers
         sample_batch = self._sample_batch()
-        progress = Progress(total, start)
+        progress = Progress(total, start, enabled=self.chief)
         stopper = _GracefulStop()
         last_save = time.time()
         latest, pending = {}, {}
@@ -139,8 +155,10 @@ class Run:
                 lr_g = learning_rate(c.lr_g, epoch + 1, c.epochs, c.decay_epochs)
                 lr_d = learning_rate(c.lr_d, epoch + 1, c.epochs, c.decay_epochs)
                 self.steps.set_learning_rates(lr_g, lr_d)
-                data = make_dataset(source, c.batch, c.image_size, epoch=epoch, skip_batches=int(self.step) % spe,
-                                    seed=c.seed, flip=c.flip)
+                done = int(self.step) % spe
+                data = make_dataset(source, local_batch, c.image_size, epoch=epoch, skip_batches=done, seed=c.seed,
+                                    flip=c.flip, num_workers=self.num_workers, worker_index=self.worker_index)
+                data = data.take(spe - done)  # every worker runs the same number of steps
                 for real, y_src in data:
                     metrics = self._train_batch(real, y_src)
                     latest.update(metrics)  # the generator's scalars change only every critic_steps
@@ -149,12 +167,15 @@ class Run:
                     self.step.assign_add(1)
                     step = int(self.step)
                     progress.update(step, epoch + 1, c.epochs, c.batch, latest)
-                    if step % c.log_every == 0 or step == total:  # means over the steps since the last log
+                    if self.chief and (step % c.log_every == 0 or step == total):  # means since the last log
                         means = {k: float(np.mean(v)) for k, v in pending.items()}
                         self._log_scalars(step, epoch + 1, means, lr_g, lr_d, progress.images_per_second(c.batch))
                         pending.clear()
-                    if step % c.sample_every == 0 or step == total:
+                    if self.chief and (step % c.sample_every == 0 or step == total):
                         self._write_samples(step, *sample_batch)
+                    if self.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or step == total):
+                        progress.clear()
+                        self._evaluate(step)
                     end_of_epoch = step % spe == 0
                     if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested
                             or time.time() - last_save > 60 * c.checkpoint_minutes):
@@ -173,9 +194,11 @@ class Run:
         """One critic step, and a generator step after every `critic_steps` of them. Returns the scalars
         of this batch's steps."""
         y_tgt = self.steps.sample_targets(y_src)
-        metrics = self.steps.critic_step(real, y_src, y_tgt)
+        alpha = self.steps.sample_alpha(int(real.shape[0]))
+        batch = self.steps.distribute(real, y_src, y_tgt, alpha)
+        metrics = self.steps.critic_step(*batch)
         if (int(self.step) + 1) % self.config.critic_steps == 0:
-            metrics = dict(metrics, **self.steps.generator_step(real, y_src, y_tgt))
+            metrics = dict(metrics, **self.steps.generator_step(*batch))
         return {k: float(v) for k, v in metrics.items()}
 
     def _log_scalars(self, step, epoch, metrics, lr_g, lr_d, images_per_second):
@@ -193,6 +216,20 @@ class Run:
         real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
         y_tgt = tf.roll(y_src, shift=1, axis=0)
         return real, y_src, y_tgt
+
+    def _evaluate(self, step):
+        """Ground-truth scores on a small fixed held-out set (evaluation/groundtruth.py), to TensorBoard and
+        metrics.jsonl."""
+        from evaluation.groundtruth import evaluate, summary_scalars
+        from models.export import InMemoryModel
+        metrics, _, _ = evaluate(InMemoryModel(self.G, self.D, self.config.image_size), n_identities=2, n_multi=3)
+        self.G.train(), self.D.train()
+        scalars = summary_scalars(metrics)
+        for k, v in scalars.items():
+            tf.summary.scalar(k, v, step=step)
+        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(dict(step=step, **scalars)) + "\n")
+        log.info(f"step {step}: " + ", ".join(f"{k[5:]} {v:.3g}" for k, v in scalars.items()))
 
     def _write_samples(self, step, real, y_src, y_tgt):
         grid = sample_grid(self.G, real, y_src, y_tgt)
@@ -230,27 +267,42 @@ class _GracefulStop:
         self.requested = True
 
 
-def start(config, resume_dir=None, export_only=False):
-    """Train (and export) as train.py does. Returns the run directory."""
+def start(config, resume_dir=None, export_only=False, strategy=None):
+    """Train (and export) as train.py does. Returns the run directory.
+
+    Under a multi-worker strategy every worker runs this with the same --run-name (or --resume): the chief
+    creates and owns the run directory, the others keep their checkpoints and log in RUN_DIR/workers/.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    if config.batch % strategy.num_replicas_in_sync:
+        raise DataError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
+                              "replicas")
+    source = None if export_only else load_source(config)  # bad data fails here, before anything is written
     if resume_dir:
         run_dir = resume_dir
-        source = None if export_only else load_source(config)
+    elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if not config.run_name:
+            raise DataError(None, "--strategy multiworker needs --run-name (the same on every worker)")
+        run_dir = os.path.join(config.runs_dir, config.run_name)
+        os.makedirs(run_dir, exist_ok=True)
     else:
-        source = load_source(config)  # bad data fails here, before anything is written
         run_dir = new_run_dir(config)
-    _setup_logging(run_dir)
-    atomic_write_text(os.path.join(run_dir, "config.json"), config.to_json())
     tf.keras.utils.set_random_seed(config.seed)
-    run = Run(config, run_dir, source)
+    run = Run(config, run_dir, source, strategy=strategy)
+    os.makedirs(run.work_dir, exist_ok=True)
+    _setup_logging(run.work_dir, console=chief)
+    if chief:
+        atomic_write_text(os.path.join(run_dir, "config.json"), config.to_json())
     restored = run.restore()
     if export_only:
         if not restored:
-                raise DataError(run_dir, "has no checkpoint to export")
+            raise DataError(run_dir, "has no checkpoint to export")
         log.info(f"restored {restored}")
         run.export()
         return run_dir
-    log.info(f"run directory: {run_dir}")
+    log.info(f"run directory: {run_dir}" + ("" if chief else f" (worker {run.worker_index})"))
     run.train()
-    if config.export:
+    if config.export and chief:
         run.export()
     return run_dir

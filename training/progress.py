@@ -4,8 +4,8 @@ import time
 
 
 class Progress:
-    def __init__(self, total_steps, start_step=0, stream=None, min_interval=0.5):
-        self.total, self.start_step = total_steps, start_step
+    def __init__(self, total_steps, start_step=0, stream=None, min_interval=0.5, enabled=True):
+        self.total, self.start_step, self.enabled = total_steps, start_step, enabled
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.t0 = time.time()
@@ -24,6 +24,8 @@ class Progress:
     def update(self, step, epoch, epochs, batch, metrics):
         self.step = step
         now = time.time()
+        if not self.enabled:
+            return
         if now - self.last_print < self.min_interval and step != self.total and step - self.start_step > 1:
             return
         self.last_print = now

@@ -1,18 +1,25 @@
 """GANimation's two training steps, each one `tf.function` taking a batch and returning named scalars.
 
-    steps = GANimationSteps(G, D, config)
-    y_tgt = steps.sample_targets(y_src)                 # other samples' AUs + U(-0.1, 0.1) noise
-    d_metrics = steps.critic_step(real, y_src, y_tgt)   # {"D/adv", "D/gp", "D/cond", "D/total"}
-    g_metrics = steps.generator_step(real, y_src, y_tgt)  # {"G/adv", "G/cond", "G/cyc", "G/att", "G/tv", "G/total"}
+    steps = GANimationSteps(G, D, config)               # build G, D (and this) inside strategy.scope()
+    y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(len(y_src))
+    batch = steps.distribute(real, y_src, y_tgt, alpha)  # split over the replicas (a no-op on one device)
+    d_metrics = steps.critic_step(*batch)     # {"D/adv", "D/gp", "D/cond", "D/total"}
+    g_metrics = steps.generator_step(*batch)  # {"G/adv", "G/cond", "G/cyc", "G/att", "G/tv", "G/total"}
 
 The 5:1 schedule of critic to generator steps lives in plain Python (training/loop.py).
-real: (B, S, S, 3) in [-1, 1]; y_src, y_tgt: (B, 17) on the [0, 1] scale. B and S are fixed per instance so
-the steps trace once.
+real: (B, S, S, 3) in [-1, 1]; y_src, y_tgt: (B, 17) on the [0, 1] scale; alpha: (B, 1, 1, 1), the gradient
+penalty's interpolation weights. All randomness is drawn outside the steps, so a step is a pure function of its
+batch and the weights: single-device and multi-replica training on the same global batches agree.
+
+Distribution (tf.distribute): each replica computes the losses on its share of the batch (the gradient penalty
+per replica, per sample) and scales its gradients by 1 / replicas; the optimizer sums them across replicas, so the
+update is the mean over the global batch. Batches keep one shape, so the steps trace once.
 """
+import functools
+
 import tensorflow as tf
 
 import losses
-from data.constants import NUM_AUS
 from models.ops import compose
 
 
@@ -27,13 +34,15 @@ def make_optimizer(lr, beta1, beta2):
 
 
 class GANimationSteps:
-    """Holds the networks, their optimizers and the random generator the steps draw from.
+    """Holds the networks, their optimizers and the random generator the batches draw from.
 
+    Create it inside `strategy.scope()` (with the networks) when a strategy is used, with an `rng` made outside.
     Everything a resumed run needs is reachable from `checkpoint_objects()`.
     """
 
-    def __init__(self, G, D, config, batch_size=None, num_aus=NUM_AUS):
+    def __init__(self, G, D, config, strategy=None, rng=None):
         self.G, self.D, self.config = G, D, config
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.G.train()
         self.D.train()
         self.opt_g = make_optimizer(config.lr_g, config.beta1, config.beta2)
@@ -41,12 +50,11 @@ class GANimationSteps:
         # Build the optimizer slots now, so a checkpoint restores into them before the first step.
         self.opt_g.build(self.G.trainable_weights)
         self.opt_d.build(self.D.trainable_weights)
-        self.rng = tf.random.Generator.from_seed(config.seed)
-        b, s = batch_size or config.batch, config.image_size
-        spec = [tf.TensorSpec([b, s, s, 3], tf.float32), tf.TensorSpec([b, num_aus], tf.float32),
-                tf.TensorSpec([b, num_aus], tf.float32)]
-        self.critic_step = tf.function(self._critic_step, input_signature=spec)
-        self.generator_step = tf.function(self._generator_step, input_signature=spec)
+        # One plain generator for the eager code that draws targets and alphas: under a strategy, create it
+        # outside strategy.scope() and pass it in (a generator made in the scope is split per replica).
+        self.rng = rng if rng is not None else tf.random.Generator.from_seed(config.seed)
+        self.critic_step = tf.function(self._critic_step)
+        self.generator_step = tf.function(self._generator_step)
 
     def checkpoint_objects(self):
         """The trackable state of training: weights, optimizer moments and step counts, RNG state."""
@@ -63,11 +71,37 @@ class GANimationSteps:
         noise = self.rng.uniform(tf.shape(y_src), -self.config.target_noise, self.config.target_noise)
         return tf.gather(y_src, permutation) + noise
 
-    def _critic_step(self, real, y_src, y_tgt):
+    def sample_alpha(self, batch_size):
+        """The gradient penalty's interpolation weights, U(0, 1) per sample: (B, 1, 1, 1)."""
+        return self.rng.uniform([batch_size, 1, 1, 1])
+
+    def distribute(self, *tensors):
+        """Split this worker's batch over its local replicas (returned unchanged on a single device)."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return tensors
+        local = len(self.strategy.extended.worker_devices)
+        per_replica = int(tensors[0].shape[0]) // local
+
+        def share(context, t):  # replica ids are global; each worker holds its own local batch
+            i = context.replica_id_in_sync_group % local
+            return t[i * per_replica:(i + 1) * per_replica]
+
+        return tuple(self.strategy.experimental_distribute_values_from_function(functools.partial(share, t=t))
+                     for t in tensors)
+
+    def _critic_step(self, real, y_src, y_tgt, alpha):
+        return self._reduce(self.strategy.run(self._critic_replica, args=(real, y_src, y_tgt, alpha)))
+
+    def _generator_step(self, real, y_src, y_tgt, alpha):
+        return self._reduce(self.strategy.run(self._generator_replica, args=(real, y_src, y_tgt)))
+
+    def _reduce(self, per_replica):
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+    def _critic_replica(self, real, y_src, y_tgt, alpha):
         c = self.config
         fake, _, _ = generate(self.G, real, y_tgt)
         fake = tf.stop_gradient(fake)
-        alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])  # U(0, 1) per sample
         with tf.GradientTape() as tape:
             realness, aus = self.D(tf.concat([real, fake], axis=0))  # one pass over real and fake
             real_realness, fake_realness = tf.split(realness, 2, axis=0)
@@ -76,11 +110,11 @@ class GANimationSteps:
             gp = losses.gradient_penalty(lambda x: self.D(x)[0], real, fake, alpha)
             cond = losses.expression_loss(real_aus, y_src)
             total = adv + c.lambda_gp * gp + c.lambda_cond * cond
-        grads = tape.gradient(total, self.D.trainable_weights)
-        self.opt_d.apply_gradients(zip(grads, self.D.trainable_weights))
+            replica_share = total / self.strategy.num_replicas_in_sync  # the optimizer sums over replicas
+        self._apply(tape, replica_share, self.D, self.opt_d)
         return {"D/adv": adv, "D/gp": gp, "D/cond": cond, "D/total": total}
 
-    def _generator_step(self, real, y_src, y_tgt):
+    def _generator_replica(self, real, y_src, y_tgt):
         c = self.config
         with tf.GradientTape() as tape:
             fake, _, att_fake = generate(self.G, real, y_tgt)
@@ -92,9 +126,14 @@ class GANimationSteps:
             att = losses.attention_magnitude(att_fake) + losses.attention_magnitude(att_rec)
             tv = losses.attention_smoothness(att_fake) + losses.attention_smoothness(att_rec)
             total = adv + c.lambda_cond * cond + c.lambda_cyc * cyc + c.lambda_att * att + c.lambda_tv * tv
-        grads = tape.gradient(total, self.G.trainable_weights)
-        self.opt_g.apply_gradients(zip(grads, self.G.trainable_weights))
+            replica_share = total / self.strategy.num_replicas_in_sync
+        self._apply(tape, replica_share, self.G, self.opt_g)
         return {"G/adv": adv, "G/cond": cond, "G/cyc": cyc, "G/att": att, "G/tv": tv, "G/total": total}
+
+    def _apply(self, tape, loss, model, optimizer):
+        """Apply the gradients of this replica's share of the loss (the optimizer all-reduces them)."""
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
 
 
 class _Weights(tf.Module):

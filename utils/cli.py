@@ -3,34 +3,44 @@
 Bad input raises data.errors.DataError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
 with code 2, with no traceback.
 """
+import contextlib
 import os
 import sys
 
 
-def quiet_tensorflow():
-    """Import TensorFlow (and TensorLayer) without the screenful of C++ start-up messages.
-
-    TF 2.21 prints them before its log level is read, so stderr is pointed at /dev/null for the import and
-    the first device query (which prints the CUDA probe). Python exceptions still surface normally.
-    Set GANIMATION_TF_VERBOSE=1 to see everything.
-    """
+@contextlib.contextmanager
+def quiet_stderr():
+    """Point the process's stderr (fd 2, where TensorFlow's C++ code writes) at /dev/null for the block.
+    Set GANIMATION_TF_VERBOSE=1 to see everything."""
     if os.environ.get("GANIMATION_TF_VERBOSE"):
-        import tensorflow as tf
-        return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow as tf
-        import tensorlayer  # noqa: F401  (it logs at import as well)
-        tf.config.list_physical_devices("GPU")
-        tf.constant(0.0) + 1.0  # initialise the runtime while stderr is quiet
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_tensorflow(init_runtime=True):
+    """Import TensorFlow (and TensorLayer) without the screenful of C++ start-up messages.
+
+    TF 2.21 prints them before its log level is read, so stderr is silenced for the import and the first device
+    query (which prints the CUDA probe). Python exceptions still surface normally. init_runtime=False leaves the
+    runtime uninitialised, for code that must configure devices or a distribution strategy first.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_stderr():
+        import tensorflow as tf
+        if init_runtime:  # importing TensorLayer starts the runtime too (and logs)
+            import tensorlayer  # noqa: F401
+            tf.config.list_physical_devices("GPU")
+            tf.constant(0.0) + 1.0  # initialise the runtime while stderr is quiet
     tf.get_logger().setLevel("ERROR")
     return tf
 
