@@ -1,5 +1,7 @@
 """TensorLayer layers that TensorLayer 2.2.5 lacks or gets wrong under TF 2.21 / Keras 3.
 
+Convolutions take a compute dtype (bf16 for mixed precision: weights stay float32 and are cast for the
+arithmetic; instance-norm statistics stay float32) and an optional output dtype for float32 heads.
 All follow PyTorch's padding arithmetic (explicit `pad` pixels on each side), so that shapes and
 weights line up with the reference architecture and with imported PyTorch checkpoints.
 Kernels are stored HWIO (transposed convs: H, W, out, in), TensorFlow's layout.
@@ -26,10 +28,11 @@ class Conv(Layer):
     """
 
     def __init__(self, n_filter, filter_size, stride=1, pad=0, bias=True, act=None, as_matmul=False,
-                 in_channels=None, name=None):
+                 in_channels=None, compute_dtype=tf.float32, out_dtype=None, name=None):
         super().__init__(name, act=act)
         self.n_filter, self.filter_size, self.stride, self.pad = n_filter, filter_size, stride, pad
         self.use_bias, self.as_matmul, self.in_channels = bias, as_matmul, in_channels
+        self.compute_dtype, self.out_dtype = tf.as_dtype(compute_dtype), out_dtype
         if in_channels is not None:
             self.build(None)
             self._built = True
@@ -48,22 +51,30 @@ class Conv(Layer):
 
     def forward(self, inputs):
         p = self.pad
-        x = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]]) if p else inputs
+        x = tf.cast(inputs, self.compute_dtype)
+        x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) if p else x
+        w = tf.cast(self.W, self.compute_dtype)  # float32 weights, bf16 arithmetic under mixed precision
         if self.as_matmul:
-            out = self._matmul_conv(x)
+            out = self._matmul_conv(x, w)
         else:
-            out = tf.nn.conv2d(x, self.W, strides=self.stride, padding="VALID")
+            out = tf.nn.conv2d(x, w, strides=self.stride, padding="VALID")
         if self.use_bias:
-            out = tf.nn.bias_add(out, self.b)
-        return self.act(out) if self.act else out
+            out = tf.nn.bias_add(out, tf.cast(self.b, self.compute_dtype))
+        return _finish(self, out)
 
-    def _matmul_conv(self, x):
+    def _matmul_conv(self, x, w):
         k, s = self.filter_size, self.stride
         # (B, Ho, Wo, k*k*Cin), flattened in (row, col, channel) order = the HWIO kernel's order.
         patches = tf.image.extract_patches(x, sizes=[1, k, k, 1], strides=[1, s, s, 1], rates=[1, 1, 1, 1],
                                            padding="VALID")
-        w = tf.reshape(self.W, [k * k * self.in_channels, self.n_filter])
+        w = tf.reshape(w, [k * k * self.in_channels, self.n_filter])
         return tf.einsum("bhwp,po->bhwo", patches, w)
+
+
+def _finish(layer, out):
+    """Activation, then the layer's output dtype (float32 heads on a bf16 network)."""
+    out = layer.act(out) if layer.act else out
+    return tf.cast(out, layer.out_dtype) if layer.out_dtype is not None else out
 
 
 class ConvTranspose(Layer):
@@ -72,10 +83,12 @@ class ConvTranspose(Layer):
     Output size: (H - 1) * stride - 2 * pad + k. Kernel stored (k, k, out, in) as tf.nn.conv2d_transpose wants.
     """
 
-    def __init__(self, n_filter, filter_size, stride=2, pad=1, bias=True, act=None, in_channels=None, name=None):
+    def __init__(self, n_filter, filter_size, stride=2, pad=1, bias=True, act=None, in_channels=None,
+                 compute_dtype=tf.float32, out_dtype=None, name=None):
         super().__init__(name, act=act)
         self.n_filter, self.filter_size, self.stride, self.pad = n_filter, filter_size, stride, pad
         self.use_bias, self.in_channels = bias, in_channels
+        self.compute_dtype, self.out_dtype = tf.as_dtype(compute_dtype), out_dtype
         if in_channels is not None:
             self.build(None)
             self._built = True
@@ -97,13 +110,13 @@ class ConvTranspose(Layer):
         shape = tf.shape(inputs)
         full_h = (shape[1] - 1) * s + k  # the output before PyTorch's cropping of `pad` on each side
         full_w = (shape[2] - 1) * s + k
-        out = tf.nn.conv2d_transpose(inputs, self.W, [shape[0], full_h, full_w, self.n_filter],
-                                     strides=s, padding="VALID")
+        out = tf.nn.conv2d_transpose(tf.cast(inputs, self.compute_dtype), tf.cast(self.W, self.compute_dtype),
+                                     [shape[0], full_h, full_w, self.n_filter], strides=s, padding="VALID")
         if p:
             out = out[:, p:full_h - p, p:full_w - p, :]
         if self.use_bias:
-            out = tf.nn.bias_add(out, self.b)
-        return self.act(out) if self.act else out
+            out = tf.nn.bias_add(out, tf.cast(self.b, self.compute_dtype))
+        return _finish(self, out)
 
 
 class InstanceNorm(Layer):
@@ -132,10 +145,12 @@ class InstanceNorm(Layer):
             self.beta = self._get_weights("beta", shape=(self.num_features,), init=ZERO_INIT)
 
     def forward(self, inputs):
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
-        out = (inputs - mean) * tf.math.rsqrt(variance + self.epsilon)
+        x = tf.cast(inputs, tf.float32)  # statistics in float32 even under bf16 mixed precision
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        out = (x - mean) * tf.math.rsqrt(variance + self.epsilon)
         if self.affine:
             out = out * self.gamma + self.beta
+        out = tf.cast(out, inputs.dtype)
         return self.act(out) if self.act else out
 
 

@@ -157,3 +157,25 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     # Same weights and Adam moments: the same next step.
     for k in expected:
         assert float(got[k]) == pytest.approx(float(expected[k]), rel=1e-4, abs=1e-6)
+
+
+def test_bf16_mixed_precision_stays_finite_and_close_to_fp32(name):
+    """The same weights and batches through fp32 and bf16 networks: losses agree to bf16's precision."""
+    config, fp32 = _steps(name)
+    _, bf16 = _steps(name, precision="bf16")
+    for a, b in zip(fp32.G.all_weights + fp32.D.all_weights, bf16.G.all_weights + bf16.D.all_weights):
+        b.assign(a)
+    assert bf16.G.all_weights[0].dtype == tf.float32  # weights stay float32
+    real, y_src = _batch(config)
+    for step in range(6):
+        y_tgt, alpha = fp32.sample_targets(y_src), fp32.sample_alpha(config.batch)
+        d32, d16 = fp32.critic_step(real, y_src, y_tgt, alpha), bf16.critic_step(real, y_src, y_tgt, alpha)
+        if step == 0:  # before the weights part ways
+            for k in d32:
+                assert float(d16[k]) == pytest.approx(float(d32[k]), rel=0.05, abs=0.02), k
+        g16 = bf16.generator_step(real, y_src, y_tgt, alpha)
+        fp32.generator_step(real, y_src, y_tgt, alpha)
+        assert all(np.isfinite(float(v)) for v in {**d16, **g16}.values())
+    for a, b in zip(fp32.G.trainable_weights, bf16.G.trainable_weights):
+        assert np.isfinite(b.numpy()).all()
+        assert np.abs(a.numpy() - b.numpy()).max() <= 2 * 6 * config.lr_g + 1e-6  # within Adam's step size

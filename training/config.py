@@ -12,6 +12,9 @@ from typing import Optional
 from data.errors import DataError
 
 
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}  # --precision -> the networks' compute dtype
+
+
 def _f(default, help_text, **kw):
     return field(default=default, metadata={"help": help_text, **kw})
 
@@ -38,6 +41,8 @@ class TrainConfig:
     g_norm_affine: bool = _f(True, "generator instance norms with learnable gamma/beta (official GANimation; "
                                    "ganimation_replicate: off)")
     g_conv_bias: bool = _f(False, "generator convs with biases (ganimation_replicate; official GANimation: off)")
+    precision: str = _f("fp32", "fp32, or bf16: mixed precision (float32 weights and losses, bfloat16 convolutions) "
+                                "for CPUs with AVX-512 BF16 / AMX and recent GPUs")
     # --- optimisation ---
     epochs: int = _f(30, "training epochs (paper: 30)")
     batch: int = _f(25, "batch size (paper: 25)")
@@ -81,6 +86,7 @@ class TrainConfig:
             (self.batch >= 1, "--batch must be >= 1"),
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.image_size % (2 ** self.d_layers) == 0,
              f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),

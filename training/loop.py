@@ -28,6 +28,7 @@ from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate
+from training.config import PRECISIONS
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.files import atomic_write_text, write_png
@@ -38,9 +39,11 @@ SAMPLE_FACES = 5  # rows of the sample grid
 
 def build_networks(config, name_suffix=""):
     """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process."""
+    dtype = PRECISIONS[config.precision]
     G = get_generator(config.image_size, config.g_conv_dim, config.n_res, norm_affine=config.g_norm_affine,
-                      conv_bias=config.g_conv_bias, name="G" + name_suffix)
-    D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, name="D" + name_suffix)
+                      conv_bias=config.g_conv_bias, compute_dtype=dtype, name="G" + name_suffix)
+    D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, compute_dtype=dtype,
+                          name="D" + name_suffix)
     return G, D
 
 
@@ -122,7 +125,7 @@ class Run:
         c = self.config
         meta = dict(image_size=c.image_size, g_conv_dim=c.g_conv_dim, d_conv_dim=c.d_conv_dim, n_res=c.n_res,
                     d_layers=c.d_layers, g_norm_affine=c.g_norm_affine, g_conv_bias=c.g_conv_bias,
-                    conditioning="tile", step=int(self.step), run_dir=os.path.abspath(self.run_dir))
+                    precision=c.precision, conditioning="tile", step=int(self.step), run_dir=os.path.abspath(self.run_dir))
         export_saved_model(self.G, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
         return out
