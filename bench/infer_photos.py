@@ -23,18 +23,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.train_step import time_calls  # noqa: E402
 from utils.cli import quiet_tensorflow  # noqa: E402
-
-
-def time_calls(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
 
 
 def make_export(folder, size=128):
@@ -99,7 +89,7 @@ def bench_stages(model, repeats):
     }
     result = {}
     for name, fn in stages.items():
-        median, times = time_calls(fn, repeats)
+        median, times = time_calls(fn, repeats, warmup=2)
         result[name] = 1000 * median
         result[name.replace("_ms", "_all_ms")] = [round(1000 * t, 2) for t in times]
     result["per_face_ms"] = sum(result[k] for k in ("detect_ms", "align_ms", "edit_ms", "paste_ms"))

@@ -28,3 +28,15 @@ def tiny_config(**overrides):
                   synthetic_identities=2, synthetic_per_identity=8, log_every=1, sample_every=1000)
     values.update(overrides)
     return TrainConfig(**values).validate()
+
+
+@pytest.fixture(scope="session")
+def export(tmp_path_factory):
+    """One untrained tiny export (32 px) for the whole test session, built in-process (no training needed)."""
+    from models.export import export_saved_model
+    from training.loop import build_networks
+    config = tiny_config()
+    G, D = build_networks(config, name_suffix="_session_export")
+    path = str(tmp_path_factory.mktemp("model") / "export")
+    export_saved_model(G, D, path, {"image_size": config.image_size, "conditioning": "tile"})
+    return path

@@ -1,6 +1,4 @@
 """The ground-truth benchmark: its measures on models whose answers are known, and evaluate.py as a user runs it."""
-import json
-import os
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from conftest import tiny_config
 from data.errors import DataError
 from data.synthetic import render_face
 
@@ -21,17 +20,6 @@ AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 2
 OPENFACE = ["AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r", "AU14_r",
             "AU15_r", "AU17_r", "AU20_r", "AU23_r", "AU25_r", "AU26_r", "AU45_r"]
 
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    """One untrained tiny export (32 px) for the module, built in-process."""
-    from models.export import export_saved_model
-    from training.loop import build_networks
-    config = tiny_config()
-    G, D = build_networks(config, name_suffix="_infer_animate")
-    path = str(tmp_path_factory.mktemp("model") / "export")
-    export_saved_model(G, D, path, {"image_size": config.image_size, "conditioning": "tile"})
-    return path
 
 
 @pytest.fixture

@@ -5,21 +5,10 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 import skimage.data
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT
 
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    from models.export import export_saved_model
-    from training.loop import build_networks
-    config = tiny_config()
-    G, D = build_networks(config, name_suffix="_infer_cli")
-    path = str(tmp_path_factory.mktemp("model") / "export")
-    export_saved_model(G, D, path, {"image_size": config.image_size, "conditioning": "tile"})
-    return path
 
 
 def infer(*args, cwd):

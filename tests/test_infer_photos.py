@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT
 from data.errors import DataError
 from data.images import read_image
 from data.synthetic import render_face
@@ -20,17 +20,6 @@ from inference.edit import edit_pairs, load_model
 
 AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 
-
-@pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    """One untrained tiny export (32 px) for the whole module, built in-process (no training needed)."""
-    from models.export import export_saved_model
-    from training.loop import build_networks
-    config = tiny_config()
-    G, D = build_networks(config, name_suffix="_infer_photos")
-    path = str(tmp_path_factory.mktemp("model") / "export")
-    export_saved_model(G, D, path, {"image_size": config.image_size, "conditioning": "tile"})
-    return path
 
 
 @pytest.fixture(scope="module")
