@@ -210,8 +210,7 @@ def test_synthetic_face_command(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
-    """A real-data layout through the same pipeline: imgs/ + aus.csv + train_ids.csv, one file corrupt."""
+def _official_layout_with_a_corrupt_image(tmp_path):
     root = tmp_path / "dataset"
     (root / "imgs").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -222,6 +221,12 @@ def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
     (root / "aus.csv").write_text("id," + AU_HEADER + "\n" + "".join(
         f"{i}," + ",".join(f"{v:.2f}" for v in rng.uniform(0, 5, 17)) + "\n" for i in ids))
     (root / "train_ids.csv").write_text("".join(f"{i}.jpg\n" for i in ids))
+    return root
+
+
+def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
+    """A real-data layout through the same pipeline: imgs/ + aus.csv + train_ids.csv, one file corrupt."""
+    root = _official_layout_with_a_corrupt_image(tmp_path)
     result = run("train.py", *TINY, "--data", str(root), "--epochs", "1", "--run-name", "real", "--no-export",
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -255,3 +260,10 @@ def test_evaluate_bad_model_and_size(trained, tmp_path):
     assert_one_line_error(run("evaluate.py", "--model", run_dir, "--image-size", "128", "--out", str(tmp_path / "e"),
                               cwd=work), "takes 32 x 32")
     assert not (tmp_path / "e").exists()
+
+
+def test_train_strict_refuses_data_with_any_problem(tmp_path):
+    root = _official_layout_with_a_corrupt_image(tmp_path)
+    result = run("train.py", *TINY, "--data", str(root), "--strict", cwd=tmp_path)
+    assert_one_line_error(result, "--strict")
+    assert not (tmp_path / "runs").exists()
