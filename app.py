@@ -13,6 +13,7 @@ a message in the page. Nothing leaves the machine: no share link, no analytics, 
 """
 import argparse
 import os
+import shutil
 import tempfile
 
 from utils.cli import run_main
@@ -22,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_PORT = 7860
 SLIDER_STEP = 0.01
+CACHE_HOURS = 1  # uploads and results are deleted from gradio's cache after this long
 STRIP_WIDTH = 512  # the face's strip is shown at least this wide
 
 
@@ -117,13 +119,15 @@ def build_app(model, model_name=""):
     def on_animate(session, frames, pingpong, *aus):
         try:
             no_photo(session)
+            for old in os.listdir(work):  # gradio has copied earlier animations into its cache
+                shutil.rmtree(os.path.join(work, old), ignore_errors=True)
             gif, mp4 = ia.animate(model, session, aus, tempfile.mkdtemp(dir=work), frames=frames, pingpong=pingpong)
             return gif, [gif, mp4], f"{session.describe()}; animation: {int(frames)} frames"
         except DataError as e:
             return failed(e, 3, status_at=2)
 
     title = "GANimation: edit a face with Action Units"
-    with gr.Blocks(title=title) as page:
+    with gr.Blocks(title=title, delete_cache=(CACHE_HOURS * 3600, CACHE_HOURS * 3600)) as page:
         session = gr.State(None)
         gr.Markdown(f"## {title}\nModel: `{model_name or getattr(model, 'path', '')}` "
                     f"({model.image_size} px crops). Upload a photo or take a built-in face; the sliders start "
@@ -133,7 +137,7 @@ def build_app(model, model_name=""):
                 upload = gr.File(label=f"photo (JPEG, PNG, ...; up to {ia.MAX_UPLOAD_MB} MB)", elem_id="upload",
                                  file_count="single", type="filepath", height=150)
                 whole = gr.Checkbox(label="whole image: no face detection (an aligned face crop)", value=False,
-                                    elem_id="whole")
+                                    info="for the next upload", elem_id="whole")
                 with gr.Row():
                     number = gr.Number(label=f"built-in face (1-{ia.BUILTIN_FACES})", value=1, precision=0,
                                        minimum=1, maximum=ia.BUILTIN_FACES, elem_id="builtin-number",
@@ -201,11 +205,26 @@ def launch(page, host="127.0.0.1", port=DEFAULT_PORT, block=True):
                        pwa=False, mcp_server=False, footer_links=["settings"], show_error=True)
 
 
+def check_port(host, port):
+    """DataError when the page cannot be served at host:port (the port is taken, or the address is not ours)."""
+    import socket
+
+    from data.errors import DataError
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise DataError(f"{host}:{port}", f"cannot serve the page here ({e.strerror or e}); choose another --port "
+                                          "or --host") from None
+
+
 def main(argv=None):
     args = parse_args(argv)
     from data.errors import DataError
     if not 0 < args.port < 65536:
         raise DataError("--port", f"{args.port} is not a port number")
+    check_port(args.host, args.port)  # before the model loads
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
     from inference.edit import load_model, resolve_model_dir

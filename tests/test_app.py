@@ -1,6 +1,7 @@
 """The web page's work without the page (inference/interactive.py) and app.py's command line. The browser test
 is test_app_browser.py. The model is the untrained tiny export: edits are noise, which is all plumbing needs."""
 import os
+import socket
 import struct
 import zlib
 
@@ -145,9 +146,12 @@ def test_animation_from_the_estimated_aus(model, session, tmp_path):
 def test_app_command_line_errors(tmp_path):
     result = run("app.py", "--model", str(tmp_path / "missing"), cwd=tmp_path)
     assert_one_line_error(result, str(tmp_path / "missing"), "does not exist")
-    (tmp_path / "folder").mkdir()
-    result = run("app.py", "--model", str(tmp_path / "folder"), cwd=tmp_path)
-    assert_one_line_error(result, str(tmp_path / "folder"), "not a GANimation export")
     result = run("app.py", cwd=tmp_path)  # no --model and no runs/ here
     assert_one_line_error(result, "runs: no exported model found")
-    assert not os.listdir(tmp_path / "folder")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("app.py", "--port", str(port), "--model", str(tmp_path / "missing"), cwd=tmp_path)
+    assert_one_line_error(result, f"127.0.0.1:{port}: cannot serve the page here")
+    assert os.listdir(tmp_path) == []  # nothing written
