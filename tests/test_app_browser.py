@@ -108,10 +108,17 @@ def test_upload_a_photo_move_a_slider_and_animate(web, tmp_path):
     assert "astronaut_animation" in names and ".mp4" in names
 
 
-def test_a_bad_upload_shows_a_message_and_the_server_goes_on(web, tmp_path):
+def test_bad_uploads_show_a_message_and_the_server_goes_on(web, tmp_path):
     (tmp_path / "notes.txt").write_text("this is not a photo")
     upload(web, str(tmp_path / "notes.txt"), "notes.txt: is not a readable image")
     assert status(web).startswith("Error: notes.txt")
+    cv2.imwrite(str(tmp_path / "coffee.jpg"), skimage.data.coffee()[:, :, ::-1])
+    upload(web, str(tmp_path / "coffee.jpg"), "coffee.jpg: no face found in this 600 x 400 image")
+    with open(tmp_path / "huge.jpg", "wb") as f:
+        f.truncate(26 * 2 ** 20)  # over the page's 25 MB: the page refuses it before uploading
+    css(web, "#upload input[type=file]").send_keys(str(tmp_path / "huge.jpg"))
+    web.wait.until(lambda d: 'exceed the maximum allowed size of 25.0 Mb: "huge.jpg"' in
+                   d.execute_script("return document.body.innerText"), message="no message for a huge file")
     css(web, "#builtin").click()  # the server still answers
     web.wait.until(lambda d: "built-in face 1: 32 x 32" in status(d))
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
