@@ -25,6 +25,7 @@ DEFAULT_PORT = 7860
 SLIDER_STEP = 0.01
 CACHE_HOURS = 1  # uploads and results are deleted from gradio's cache after this long
 STRIP_WIDTH = 512  # the face's strip is shown at least this wide
+CSS = "#detected img, #edited img, #attention img, #gif img {width: 100%; height: 100%; object-fit: contain;}"
 
 
 def parse_args(argv=None):
@@ -202,7 +203,7 @@ def launch(page, host="127.0.0.1", port=DEFAULT_PORT, block=True):
     from inference.interactive import MAX_UPLOAD_MB
     return page.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=not block,
                        prevent_thread_lock=not block, max_file_size=f"{MAX_UPLOAD_MB}mb", ssr_mode=False,
-                       pwa=False, mcp_server=False, footer_links=["settings"], show_error=True)
+                       pwa=False, mcp_server=False, footer_links=["settings"], show_error=True, css=CSS)
 
 
 def check_port(host, port):

@@ -72,9 +72,12 @@ def free_port():
 def screenshot_full_page(web, path, width=None):
     """Save the whole page (not just the window) as a PNG: the window is made as tall as the page first."""
     size = web.get_window_size()
-    height = web.execute_script("return Math.max(document.body.scrollHeight, "
-                                "document.documentElement.scrollHeight)")
-    web.set_window_size(width or size["width"], height + 20)
+    for _ in range(3):  # the page may lay itself out again at the new size
+        height = web.execute_script(  # the lowest element: the page's own panels may scroll inside it
+            "return Math.ceil(Math.max(document.documentElement.scrollHeight, ...[...document.querySelectorAll("
+            "'body *')].map(e => e.getBoundingClientRect().bottom + window.scrollY)))")
+        frame = web.execute_script("return window.outerHeight - window.innerHeight")  # the window's own bars
+        web.set_window_size(width or size["width"], height + frame + 20)
     try:
         web.save_screenshot(path)
     finally:
