@@ -60,6 +60,10 @@ class TrainConfig:
                                    "4000 / batch 25 = 160")
     lambda_cyc: float = _f(10.0, "weight of the cycle (identity) L1 loss")
     lambda_att: float = _f(0.1, "weight of the attention magnitude loss mean(A)")
+    att_warmup_steps: int = _f(0, "attention warm-up: over the first N critic steps the weight of mean(A) falls "
+                                  "linearly from --lambda-att-start to --lambda-att, so that the color mask learns "
+                                  "the face before the attention saturates to copying (0 = off, the paper)")
+    lambda_att_start: float = _f(10.0, "the attention weight at step 0 of the warm-up (--att-warmup-steps)")
     lambda_tv: float = _f(1e-5, "weight of the attention total-variation loss (a sum over pixels)")
     target_noise: float = _f(0.1, "uniform noise added to the target AUs on the [0, 1] scale")
     # --- devices ---
@@ -88,6 +92,7 @@ class TrainConfig:
             (self.eval_every >= 0, "--eval-every must be >= 0"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
+            (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.image_size % (2 ** self.d_layers) == 0,
              f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),
             (min(self.g_conv_dim, self.d_conv_dim) >= 1 and self.n_res >= 0, "network widths must be positive"),

@@ -53,6 +53,9 @@ class GANimationSteps:
         # One plain generator for the eager code that draws targets and alphas: under a strategy, create it
         # outside strategy.scope() and pass it in (a generator made in the scope is split per replica).
         self.rng = rng if rng is not None else tf.random.Generator.from_seed(config.seed)
+        # The attention weight can follow a warm-up schedule (training/schedule.py): a variable, so that the
+        # step traces once.
+        self.lambda_att = tf.Variable(float(config.lambda_att), trainable=False, name="lambda_att")
         self.critic_step = tf.function(self._critic_step)
         self.generator_step = tf.function(self._generator_step)
 
@@ -63,6 +66,9 @@ class GANimationSteps:
     def set_learning_rates(self, lr_g, lr_d):
         self.opt_g.learning_rate.assign(lr_g)
         self.opt_d.learning_rate.assign(lr_d)
+
+    def set_attention_weight(self, value):
+        self.lambda_att.assign(float(value))
 
     def sample_targets(self, y_src):
         """Target AUs: the AUs of other samples of the batch (a fresh permutation across samples), plus
@@ -125,7 +131,7 @@ class GANimationSteps:
             cyc = losses.cycle_loss(rec, real)
             att = losses.attention_magnitude(att_fake) + losses.attention_magnitude(att_rec)
             tv = losses.attention_smoothness(att_fake) + losses.attention_smoothness(att_rec)
-            total = adv + c.lambda_cond * cond + c.lambda_cyc * cyc + c.lambda_att * att + c.lambda_tv * tv
+            total = adv + c.lambda_cond * cond + c.lambda_cyc * cyc + self.lambda_att * att + c.lambda_tv * tv
             replica_share = total / self.strategy.num_replicas_in_sync
         self._apply(tape, replica_share, self.G, self.opt_g)
         return {"G/adv": adv, "G/cond": cond, "G/cyc": cyc, "G/att": att, "G/tv": tv, "G/total": total}
