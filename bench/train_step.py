@@ -2,13 +2,15 @@
 
     python bench/train_step.py                      # (batch 25, 128 px) and (batch 8, 64 px), fp32
     python bench/train_step.py --configs 25x128 --precisions fp32,bf16 --torch --json bench/results.json
+    python bench/train_step.py --configs 8x64 --conditioning tile,adain     # the two generators side by side
 
 --torch times the same steps of the PyTorch reference (models/torch_reference.py, the official architecture,
 channels-last, 2 threads, GP in the critic step) in the same run, for ratios that the machine's noise cancels.
 
 Times each step after a warm-up (the first call traces and compiles), reports medians, images/s over the
 official schedule (5 critic steps + 1 generator step per 5 batches), achieved GFLOP/s from the analytic
-convolution FLOP count in docs (performance.md), and the exported SavedModel's single-image latency.
+convolution FLOP count in docs (performance.md; the tile generator's, so GFLOP/s are given for it only), the
+generator's parameters, and the exported SavedModel's single-image latency.
 The machine is shared and noisy: compare medians from one run.
 """
 import argparse
@@ -43,14 +45,15 @@ def time_calls(fn, repeats, warmup=1):
     return statistics.median(times), times
 
 
-def bench_steps(batch, size, repeats, precision="fp32"):
+def bench_steps(batch, size, repeats, precision="fp32", conditioning="tile"):
     import numpy as np
     import tensorflow as tf
+    from models.networks import count_parameters
     from training.config import TrainConfig
     from training.loop import build_networks
     from training.steps import GANimationSteps
-    config = TrainConfig(batch=batch, image_size=size, precision=precision)
-    G, D = build_networks(config, name_suffix=f"_{batch}x{size}_{precision}")
+    config = TrainConfig(batch=batch, image_size=size, precision=precision, conditioning=conditioning)
+    G, D = build_networks(config, name_suffix=f"_{batch}x{size}_{precision}_{conditioning}")
     steps = GANimationSteps(G, D, config)
     rng = np.random.default_rng(0)
     real = tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
@@ -59,9 +62,9 @@ def bench_steps(batch, size, repeats, precision="fp32"):
     critic, critic_all = time_calls(lambda: float(steps.critic_step(*batch_in)["D/total"]), repeats)
     gen, gen_all = time_calls(lambda: float(steps.generator_step(*batch_in)["G/total"]), repeats)
     schedule = 5 * batch / (5 * critic + gen)  # images/s over 5 critic steps + 1 generator step
-    flops = GFLOP_PER_IMAGE.get(size)
-    row = dict(framework="tensorflow", precision=precision, batch=batch, image_size=size, critic_s=critic,
-               generator_s=gen, images_per_s=schedule,
+    flops = GFLOP_PER_IMAGE.get(size) if conditioning == "tile" else None
+    row = dict(framework="tensorflow", precision=precision, conditioning=conditioning, batch=batch, image_size=size,
+               g_parameters=count_parameters(G), critic_s=critic, generator_s=gen, images_per_s=schedule,
                critic_all=critic_all, generator_all=gen_all)
     if flops:
         row["critic_gflops"] = flops["critic"] * batch / critic
@@ -142,6 +145,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="25x128,8x64", help="BATCHxSIZE list (default: 25x128,8x64)")
     parser.add_argument("--precisions", default="fp32", help="fp32 and/or bf16 (default: fp32)")
+    parser.add_argument("--conditioning", default="tile",
+                        help="the generator(s): tile and/or adain, e.g. tile,adain (default: tile)")
     parser.add_argument("--torch", action="store_true", help="also time the PyTorch reference (needs torch)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per step after warm-up (default 3)")
     parser.add_argument("--pipeline", action="store_true",
@@ -157,15 +162,17 @@ def main():
             rows.append(bench_torch(batch, size, args.repeats))
             _print(rows[-1])
         for precision in args.precisions.split(","):
-            row, (G, D) = bench_steps(batch, size, args.repeats, precision)
-            if size == 128:
-                row.update(bench_export(G, D, size, args.repeats, precision))
-            rows.append(row)
-            _print(rows[-1])
+            for conditioning in args.conditioning.split(","):
+                row, (G, D) = bench_steps(batch, size, args.repeats, precision, conditioning)
+                if size == 128:
+                    row.update(bench_export(G, D, size, args.repeats, precision))
+                rows.append(row)
+                _print(rows[-1])
         if args.torch:
             for row in rows[1:]:
                 row["speedup_vs_torch"] = row["images_per_s"] / rows[0]["images_per_s"]
-                print(f"  {row['precision']}: {row['speedup_vs_torch']:.2f}x the PyTorch reference's images/s")
+                print(f"  {row['precision']} {row['conditioning']}: {row['speedup_vs_torch']:.2f}x the PyTorch "
+                      "reference's images/s")
         results["steps"] += rows
     if args.pipeline:
         results["input_pipeline"] = bench_input_pipeline()
@@ -199,7 +206,10 @@ def _print(row):
         extra += f"  single image {row['single_image_ms']:.0f} ms"
     if "batch16_ms_per_image" in row:
         extra += f", batch of 16 {row['batch16_ms_per_image']:.0f} ms/image"
-    print(f"{row['framework']:>14} {row['precision']} batch {row['batch']:3d} {row['image_size']:3d}px  critic "
+    if "g_parameters" in row:
+        extra += f"  G {row['g_parameters']:,} parameters"
+    print(f"{row['framework']:>14} {row['precision']} {row.get('conditioning', 'tile'):5} batch {row['batch']:3d} "
+          f"{row['image_size']:3d}px  critic "
           f"{row['critic_s']:6.2f} s  generator {row['generator_s']:6.2f} s  {row['images_per_s']:5.2f} img/s (5:1)"
           + extra, flush=True)
 

@@ -27,3 +27,7 @@ AU_DESCRIPTIONS = {
     "AU26": "jaw drop",
     "AU45": "blink",
 }
+
+# How the generator sees the target labels (models/networks.py, get_generator): the paper's AUs tiled over the
+# image, or a label embedding driving AdaIN layers (the variant of the COMP4801 interim report).
+CONDITIONINGS = ("tile", "adain")

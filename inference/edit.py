@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from data.constants import AU_MAX
+from data.constants import AU_MAX, NUM_AUS
 from data.errors import DataError
 from data.images import resize_square
 
@@ -22,7 +22,8 @@ DEFAULT_RUNS_DIR = "runs"
 
 def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
     """An export folder from what the user gave: an export, a run directory (its export/), or None (the
-    newest export under runs_dir). DataError with what to do when there is none."""
+    newest export under runs_dir). DataError with what to do when there is none, or when the model does not
+    take the 17 AUs (a generator moved to another label set, models/transfer.py)."""
     from models.export import is_export, read_metadata
     if path is None:
         exports = [os.path.dirname(p) for p in glob.glob(os.path.join(runs_dir, "*", "export", "saved_model.pb"))]
@@ -30,12 +31,15 @@ def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
         if not exports:
             raise DataError(runs_dir, "no exported model found; train one first (python train.py ...) "
                                       "or name one with --model EXPORT_DIR")
-        return max(exports, key=os.path.getmtime)
-    if not os.path.exists(path):
+        path = max(exports, key=os.path.getmtime)
+    elif not os.path.exists(path):
         raise DataError(path, "does not exist")
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")) and is_export(os.path.join(path, "export")):
-        return os.path.join(path, "export")
-    read_metadata(path)  # raises a DataError saying why this is not an export
+    elif not os.path.isfile(os.path.join(path, "saved_model.pb")) and is_export(os.path.join(path, "export")):
+        path = os.path.join(path, "export")
+    label_size = read_metadata(path)["label_size"]  # raises a DataError saying why this is not an export
+    if label_size != NUM_AUS:
+        raise DataError(path, f"the model takes {label_size} labels, not the {NUM_AUS} AUs that targets, "
+                              "expressions and the evaluation are written in")
     return path
 
 

@@ -292,11 +292,16 @@ def read_checkpoints(gen_path, dis_path, variant, image_size=None, config_overri
     """Read and check the generator (and optional discriminator) state dicts of `variant` without TensorFlow.
 
     image_size: None reads it from the discriminator's AU head (128 without a discriminator); a value that does
-    not fit the discriminator is a shape error on its AU head key.
+    not fit the discriminator is a shape error on its AU head key. Both upstream generators tile the AUs over the
+    image: config_overrides cannot ask for another conditioning.
     """
     from training.config import TrainConfig
     if variant not in VARIANTS:
         raise DataError(None, f"unknown variant {variant!r} (official or replicate)")
+    conditioning = (config_overrides or {}).get("conditioning", "tile")
+    if conditioning != "tile":
+        raise DataError(gen_path, f"cannot import with conditioning {conditioning}: the PyTorch GANimation "
+                                  "generators tile the AUs over the image (conditioning tile)")
     g_state = load_state_dict(gen_path)
     d_state = load_state_dict(dis_path) if dis_path else None
     g_conv_dim, n_res = infer_generator_dims(g_state, variant)

@@ -6,7 +6,8 @@ Signatures (see `saved_model_cli show --all --dir EXPORT`):
                               color uint8 (N, S, S, 3)
   estimate_aus:            images uint8 (N, S, S, 3) -> aus float32 (N, 17) on the 0-5 scale
                            (the discriminator's AU head)
-Next to the SavedModel, `ganimation.json` records the image size and how the model was built.
+Next to the SavedModel, `ganimation.json` records the image size and how the model was built, among it the
+generator's `conditioning` (tile or adain) and `label_size` (17 AUs; `aus` is (N, label_size) in both signatures).
 """
 import json
 import os
@@ -15,7 +16,7 @@ import tempfile
 
 import tensorflow as tf
 
-from data.constants import AU_NAMES, NUM_AUS
+from data.constants import AU_NAMES, CONDITIONINGS, NUM_AUS
 from data.errors import DataError
 from models.ops import compose, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
 
@@ -26,7 +27,7 @@ class GANimationModule(tf.Module):
     """Wraps the TensorLayer networks for tf.saved_model. A TL Model is not a tf.Module, so the wrapper holds
     the weights as attributes itself (otherwise the export fails with an 'untracked resource' error)."""
 
-    def __init__(self, G, D, image_size, num_aus=NUM_AUS, jit_compile=True):
+    def __init__(self, G, D, image_size, jit_compile=True):
         super().__init__(name="ganimation")
         G.eval()
         D.eval()
@@ -34,7 +35,7 @@ class GANimationModule(tf.Module):
         self.g_weights = list(G.all_weights)
         self.d_weights = list(D.all_weights)
         images = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")
-        aus = tf.TensorSpec([None, num_aus], tf.float32, name="aus")
+        aus = tf.TensorSpec([None, G.label_size], tf.float32, name="aus")
         # XLA fuses the instance norms and activations of a single fp32 image (97-100 ms instead of 111 ms at
         # 128 px), but batches run faster without it (78-80 against 116 ms per image at 16): each takes its path.
         self._edit_xla = tf.function(self._edit, jit_compile=True) if jit_compile else self._edit
@@ -57,7 +58,8 @@ class GANimationModule(tf.Module):
 
 def export_saved_model(G, D, out_dir, metadata):
     """Write a SavedModel of (G, D) to out_dir, atomically: it is built in a temporary folder next to out_dir
-    and renamed into place, so a killed export leaves no half-written model."""
+    and renamed into place, so a killed export leaves no half-written model. The metadata written beside it
+    gets the generator's conditioning and label size from G itself (models/networks.py)."""
     # XLA helps single fp32 images only; it made single bf16 images slower (105 against 43 ms at 128 px).
     module = GANimationModule(G, D, metadata["image_size"], jit_compile=metadata.get("precision", "fp32") == "fp32")
     signatures = {"serving_default": module.edit, "edit": module.edit, "estimate_aus": module.estimate_aus}
@@ -66,7 +68,10 @@ def export_saved_model(G, D, out_dir, metadata):
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
-        meta = dict(metadata, au_names=list(AU_NAMES), format="ganimation-tl-savedmodel-1")
+        meta = dict(metadata, conditioning=G.conditioning, label_size=G.label_size,
+                    format="ganimation-tl-savedmodel-1")
+        if G.label_size == NUM_AUS:
+            meta["au_names"] = list(AU_NAMES)
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
         if os.path.exists(out_dir):
@@ -85,6 +90,7 @@ class LoadedModel:
         self.path = path
         self.metadata = read_metadata(path)
         self.image_size = int(self.metadata["image_size"])
+        self.conditioning, self.label_size = self.metadata["conditioning"], self.metadata["label_size"]
         try:
             self._module = tf.saved_model.load(path)
         except Exception as e:  # a corrupt or foreign SavedModel
@@ -103,7 +109,8 @@ def is_export(path):
 
 
 def read_metadata(path):
-    """The export's ganimation.json, or a DataError saying why `path` is not an export."""
+    """The export's ganimation.json, or a DataError saying why `path` is not an export. Exports written before
+    the AdaIN variant existed are tile-conditioned on the 17 AUs: `conditioning` and `label_size` default to that."""
     if not os.path.exists(path):
         raise DataError(path, "does not exist")
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -113,8 +120,13 @@ def read_metadata(path):
         with open(os.path.join(path, METADATA_FILE)) as f:
             meta = json.load(f)
         int(meta["image_size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        meta.setdefault("conditioning", "tile")
+        meta["label_size"] = int(meta.get("label_size", NUM_AUS))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DataError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
+    if meta["conditioning"] not in CONDITIONINGS:
+        raise DataError(path, f"unknown conditioning {meta['conditioning']!r} in {METADATA_FILE} "
+                              f"(this version knows {', '.join(CONDITIONINGS)})")
     return meta
 
 

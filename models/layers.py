@@ -145,12 +145,49 @@ class InstanceNorm(Layer):
             self.beta = self._get_weights("beta", shape=(self.num_features,), init=ZERO_INIT)
 
     def forward(self, inputs):
-        x = tf.cast(inputs, tf.float32)  # statistics in float32 even under bf16 mixed precision
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        out = (x - mean) * tf.math.rsqrt(variance + self.epsilon)
+        out = instance_normalize(inputs, self.epsilon)
         if self.affine:
             out = out * self.gamma + self.beta
         out = tf.cast(out, inputs.dtype)
+        return self.act(out) if self.act else out
+
+
+def instance_normalize(x, epsilon):
+    """(x - mean) / sqrt(var + epsilon) per image and channel over H, W, in float32 (also for bf16 inputs)."""
+    x = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(variance + epsilon)
+
+
+class AdaIN(Layer):
+    """Adaptive instance normalisation driven by a label embedding (Huang & Belongie, ICCV 2017).
+
+    inputs [x (B, H, W, C), embedding (B, d)] -> (1 + gamma) * IN(x) + beta, (B, H, W, C), where
+    [gamma, beta] = embedding @ W + b (B, 2C) is a linear projection that this layer owns. IN has no affine
+    parameters of its own. W starts N(0, 0.02) and b at 0, so the scale starts near 1 and the shift near 0:
+    an untrained AdaIN is close to a plain instance norm. Statistics and modulation in float32 (bf16 inputs
+    are cast back at the end), like InstanceNorm.
+    """
+
+    def __init__(self, epsilon=1e-5, act=None, name=None):
+        super().__init__(name, act=act)
+        self.epsilon, self.num_features = epsilon, None
+
+    def __repr__(self):
+        return f"AdaIN({self.num_features}, name='{self.name}')"
+
+    def build(self, inputs_shape):
+        x_shape, embedding_shape = inputs_shape
+        self.num_features = int(x_shape[-1])
+        self.W = self._get_weights("style_weights", shape=(int(embedding_shape[-1]), 2 * self.num_features),
+                                   init=WEIGHT_INIT)
+        self.b = self._get_weights("style_biases", shape=(2 * self.num_features,), init=ZERO_INIT)
+
+    def forward(self, inputs):
+        x, embedding = inputs
+        style = tf.matmul(tf.cast(embedding, tf.float32), self.W) + self.b  # (B, 2C)
+        gamma, beta = tf.split(style[:, tf.newaxis, tf.newaxis, :], 2, axis=-1)  # (B, 1, 1, C) each
+        out = tf.cast((1.0 + gamma) * instance_normalize(x, self.epsilon) + beta, x.dtype)
         return self.act(out) if self.act else out
 
 

@@ -2,6 +2,7 @@
 
     G = get_generator(image_size=128, name="G")     # inputs [real (B,H,W,3) in [-1,1], y (B,17) in [0,1]]
     color, attention = G([real, y])                  # (B,H,W,3) tanh, (B,H,W,1) sigmoid
+    G = get_generator(128, conditioning="adain", name="G_adain")   # the same call, y drives AdaIN layers
     D = get_discriminator(image_size=128, name="D")
     realness, aus = D(real)                          # (B,2,2,1) PatchGAN map, (B,17) linear
 
@@ -12,8 +13,13 @@ instance norm has no running statistics and there is no dropout).
 import tensorflow as tf
 import tensorlayer as tl
 
-from data.constants import NUM_AUS
-from models.layers import Conv, ConvTranspose, InstanceNorm, TileAUs
+from data.constants import CONDITIONINGS, NUM_AUS
+from models.layers import ZERO_INIT, AdaIN, Conv, ConvTranspose, InstanceNorm, TileAUs
+
+# The only layers whose weights depend on the number of labels (models/transfer.py): the AdaIN generator's
+# first embedding layer, and the discriminator's AU head.
+G_LABEL_LAYER = "embed1"
+D_LABEL_LAYER = "aus"
 
 
 def leaky_relu(x):
@@ -22,52 +28,85 @@ def leaky_relu(x):
     return tf.maximum(x, 0.01 * x)
 
 
-def _residual_block(x, dim, affine, bias, dtype, name):
-    """Conv3x3-IN-ReLU-Conv3x3-IN, plus the identity; no ReLU after the add."""
+def _residual_block(x, dim, norm, bias, dtype, name):
+    """Conv3x3-IN-ReLU-Conv3x3-IN, plus the identity; no ReLU after the add. norm(h, name, act) makes the IN."""
     h = Conv(dim, 3, 1, 1, bias=bias, compute_dtype=dtype, name=f"{name}_conv1")(x)
-    h = InstanceNorm(affine, act=tf.nn.relu, name=f"{name}_in1")(h)
+    h = norm(h, f"{name}_in1", tf.nn.relu)
     h = Conv(dim, 3, 1, 1, bias=bias, compute_dtype=dtype, name=f"{name}_conv2")(h)
-    h = InstanceNorm(affine, name=f"{name}_in2")(h)
+    h = norm(h, f"{name}_in2", None)
     return tl.layers.Elementwise(tf.add, name=f"{name}_add")([x, h])
 
 
+def _label_embedding(y, dim, name):
+    """The AdaIN generator's domain embedding: labels (B, K) -> (B, dim), two fully connected layers with
+    LeakyReLU(0.01), He-initialised so that the embedding starts at the scale of its input. Only the first
+    layer's weights depend on K (G_LABEL_LAYER)."""
+    h = y
+    for i in (1, 2):
+        fan_in = int(h.shape[-1])
+        h = tl.layers.Dense(dim, act=leaky_relu, W_init=tl.initializers.random_normal(stddev=(2.0 / fan_in) ** 0.5),
+                            b_init=ZERO_INIT, name=f"{name}_embed{i}")(h)
+    return h
+
+
 def get_generator(image_size=128, conv_dim=64, n_res=6, num_aus=NUM_AUS, norm_affine=True, conv_bias=False,
-                  compute_dtype="float32", name="generator"):
+                  conditioning="tile", adain_dim=64, compute_dtype="float32", name="generator"):
     """The GANimation generator: (image, AUs) -> (color mask, attention mask).
 
     image_size: H = W, a multiple of 4. conv_dim: width of the first layer (64 in the paper).
-    n_res: residual blocks in the bottleneck (6). num_aus: length of the AU vector (17).
+    n_res: residual blocks in the bottleneck (6). num_aus: length of the label vector (the 17 AUs).
     norm_affine, conv_bias: the official generator has affine instance norms and bias-free convs (the defaults);
     ganimation_replicate has plain instance norms and convs with biases (for importing its checkpoints).
+    conditioning: how the labels reach the network.
+      "tile": the paper's: the labels tiled over the image as num_aus extra input channels.
+      "adain": the image alone goes in; a label embedding (num_aus -> adain_dim, two fully connected layers)
+      drives adaptive instance norms (AdaIN, models/layers.py) in place of every instance norm of the residual
+      and up-sampling blocks, the part that decodes the edit (the down-sampling encoder keeps its norms
+      and sees the source image only). Only the embedding's first layer depends on num_aus, so a trained
+      generator can be moved to another label set (models/transfer.py).
     compute_dtype: "bfloat16" for mixed precision (float32 weights, bf16 convolutions, float32 outputs).
-    Parameters at the defaults and 128 x 128: 8,471,296.
+    Parameters at the defaults and 128 x 128: 8,471,296 (tile), 8,841,088 (adain, adain_dim 64).
+    The model carries `conditioning` and `label_size` attributes (recorded by models/export.py).
     """
     if image_size % 4:
         raise ValueError(f"generator image_size must be a multiple of 4, got {image_size}")
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
     n = name
     real = tl.layers.Input([None, image_size, image_size, 3], name=f"{n}_real")
     y = tl.layers.Input([None, num_aus], name=f"{n}_y")
-    x = TileAUs(name=f"{n}_tile")([real, y])  # (B, H, W, 3 + num_aus)
+    if conditioning == "tile":
+        x, embedding = TileAUs(name=f"{n}_tile")([real, y]), None  # (B, H, W, 3 + num_aus)
+    else:
+        x, embedding = real, _label_embedding(y, adain_dim, n)  # (B, H, W, 3), (B, adain_dim)
+
+    def norm(h, layer_name, act, decoder=True):
+        """The instance norm after a conv; an AdaIN driven by the labels in the adain generator's decoder."""
+        if decoder and embedding is not None:
+            return AdaIN(act=act, name=layer_name)([h, embedding])
+        return InstanceNorm(norm_affine, act=act, name=layer_name)(h)
 
     dt = compute_dtype
     x = Conv(conv_dim, 7, 1, 3, bias=conv_bias, compute_dtype=dt, name=f"{n}_stem")(x)
-    x = InstanceNorm(norm_affine, act=tf.nn.relu, name=f"{n}_stem_in")(x)
+    x = norm(x, f"{n}_stem_in", tf.nn.relu, decoder=False)
     dim = conv_dim
     for i in (1, 2):  # down-sampling: H -> H/4, 64 -> 256 channels
         x = Conv(dim * 2, 4, 2, 1, bias=conv_bias, compute_dtype=dt, name=f"{n}_down{i}")(x)
-        x = InstanceNorm(norm_affine, act=tf.nn.relu, name=f"{n}_down{i}_in")(x)
+        x = norm(x, f"{n}_down{i}_in", tf.nn.relu, decoder=False)
         dim *= 2
     for i in range(n_res):
-        x = _residual_block(x, dim, norm_affine, conv_bias, dt, name=f"{n}_res{i}")
+        x = _residual_block(x, dim, norm, conv_bias, dt, name=f"{n}_res{i}")
     for i in (1, 2):  # up-sampling: back to H, 256 -> 64 channels
         x = ConvTranspose(dim // 2, 4, 2, 1, bias=conv_bias, compute_dtype=dt, name=f"{n}_up{i}")(x)
-        x = InstanceNorm(norm_affine, act=tf.nn.relu, name=f"{n}_up{i}_in")(x)
+        x = norm(x, f"{n}_up{i}_in", tf.nn.relu)
         dim //= 2
 
     heads = dict(bias=False, compute_dtype=dt, out_dtype=tf.float32)
     color = Conv(3, 7, 1, 3, act=tf.nn.tanh, name=f"{n}_color", **heads)(x)  # (B, H, W, 3)
     attention = Conv(1, 7, 1, 3, act=tf.nn.sigmoid, name=f"{n}_attention", **heads)(x)  # (B, H, W, 1)
-    return tl.models.Model(inputs=[real, y], outputs=[color, attention], name=n)
+    G = tl.models.Model(inputs=[real, y], outputs=[color, attention], name=n)
+    G.conditioning, G.label_size = conditioning, num_aus
+    return G
 
 
 def get_discriminator(image_size=128, conv_dim=64, n_layers=6, num_aus=NUM_AUS, compute_dtype="float32",

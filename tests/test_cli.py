@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,23 +34,41 @@ def assert_one_line_error(result, *words):
         assert w in lines[0], lines[0]
 
 
+def _train_tiny(tmp_path_factory, run_name, *args):
+    work = tmp_path_factory.mktemp("work")
+    result = run("train.py", *TINY, "--epochs", "2", "--run-name", run_name, "--sample-every", "4", *args, cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work, os.path.join(work, "runs", run_name)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run on the built-in faces, shared by the tests below."""
-    work = tmp_path_factory.mktemp("work")
-    result = run("train.py", *TINY, "--epochs", "2", "--run-name", "tiny", "--sample-every", "4", cwd=work)
-    assert result.returncode == 0, result.stderr
-    return work, os.path.join(work, "runs", "tiny")
+    return _train_tiny(tmp_path_factory, "tiny")
 
 
-def test_train_writes_a_complete_run_directory(trained):
-    _, run_dir = trained
+@pytest.fixture(scope="module")
+def trained_adain(tmp_path_factory):
+    """The same with the AdaIN generator."""
+    return _train_tiny(tmp_path_factory, "tiny_adain", "--conditioning", "adain", "--adain-dim", "16")
+
+
+def trained_run(request, conditioning):
+    """(work folder, run directory) of the tiny run of either generator."""
+    return request.getfixturevalue({"tile": "trained", "adain": "trained_adain"}[conditioning])
+
+
+@pytest.mark.parametrize("conditioning", ["tile", "adain"])
+def test_train_writes_a_complete_run_directory(request, conditioning):
+    _, run_dir = trained_run(request, conditioning)
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["epochs"] == 2 and config["batch"] == 4 and config["image_size"] == 32
+    meta = json.load(open(os.path.join(run_dir, "export", "ganimation.json")))
+    assert config["conditioning"] == meta["conditioning"] == conditioning and meta["label_size"] == 17
     metrics = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
     losses = [m for m in metrics if "D/gp" in m]
     assert losses[-1]["step"] == 8 and "lr/G" in losses[-1]  # 16 faces / batch 4 * 2 epochs
-    assert any("G/cyc" in m for m in metrics)
+    assert any("G/cyc" in m for m in metrics) and any("eval/single_gain_mean" in m for m in metrics)
     assert glob.glob(os.path.join(run_dir, "tb", "events.out.tfevents.*"))
     grid = cv2.imread(sorted(glob.glob(os.path.join(run_dir, "samples", "*.png")))[-1])
     assert grid.shape == (5 * 32, 5 * 32, 3)  # 5 faces, input|color|attention|output|reconstruction
@@ -58,8 +77,9 @@ def test_train_writes_a_complete_run_directory(trained):
     assert "finished 2 epochs" in open(os.path.join(run_dir, "log.txt")).read()
 
 
-def test_infer_writes_one_png_per_au_row(trained, tmp_path):
-    work, _ = trained
+@pytest.mark.parametrize("conditioning", ["tile", "adain"])
+def test_infer_writes_one_png_per_au_row(request, conditioning, tmp_path):
+    work, _ = trained_run(request, conditioning)
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), np.full((50, 40, 3), 120, np.uint8))  # another size: resized to the model's 32
     aus = tmp_path / "aus.csv"
@@ -127,6 +147,19 @@ def test_sigkill_then_resume_continues_from_the_saved_step(tmp_path):
     assert os.path.exists(tmp_path / "runs" / "k" / "export" / "saved_model.pb")
 
 
+def test_resume_keeps_the_adain_network(trained_adain, tmp_path):
+    work, run_dir = trained_adain
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    assert_one_line_error(run("train.py", "--resume", str(copy), "--conditioning", "tile", cwd=work),
+                          "--conditioning cannot change when resuming", "adain")
+    result = run("train.py", "--resume", str(copy), "--epochs", "3", "--no-export", cwd=work)
+    assert result.returncode == 0, result.stderr
+    log = open(copy / "log.txt").read()
+    assert "resuming at step 8" in log and "finished 3 epochs (12 steps)" in log
+    assert json.load(open(copy / "config.json"))["conditioning"] == "adain"
+
+
 def test_help_explains_the_flags(tmp_path):
     result = run("train.py", "--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -189,6 +222,7 @@ def test_train_bad_data_and_flags(tmp_path):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run("train.py", *TINY, "--data", str(tmp_path / "empty"), cwd=tmp_path), "empty")
     assert_one_line_error(run("train.py", "--image-size", "100", cwd=tmp_path), "--image-size")
+    assert_one_line_error(run("train.py", "--conditioning", "film", cwd=tmp_path), "--conditioning", "tile, adain")
     assert_one_line_error(run("train.py", "--resume", str(tmp_path / "empty"), cwd=tmp_path),
                           "not a run directory")
     assert not (tmp_path / "runs").exists()  # nothing half-written

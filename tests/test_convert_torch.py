@@ -303,6 +303,13 @@ def test_another_architecture_or_size(tmp_path):
     assert (c.image_size, c.g_conv_dim, c.n_res, c.d_conv_dim, c.d_layers) == (64, 4, 1, 4, 6)
 
 
+def test_only_the_tile_generator_can_be_imported(tmp_path):
+    gen = save(tmp_path, "G.pth", small_state("official"))
+    with pytest.raises(DataError, match="cannot import with conditioning adain"):
+        read_checkpoints(gen, None, "official", config_overrides={"conditioning": "adain"})
+    assert read_checkpoints(gen, None, "official").config.conditioning == "tile"
+
+
 def test_the_command_fails_with_one_line_and_writes_nothing(tmp_path):
     gen = save(tmp_path, "G.pth", small_state("replicate", c_dim=5))
     out = tmp_path / "runs" / "imported"

@@ -71,7 +71,34 @@ def test_saved_model_cli_lists_both_signatures(exported):
 def test_metadata_and_not_an_export(exported, tmp_path):
     meta = read_metadata(exported[0])
     assert meta["image_size"] == 32 and len(meta["au_names"]) == 17
+    assert meta["conditioning"] == "tile" and meta["label_size"] == 17
+    old = tmp_path / "old"  # an export from before the AdaIN variant: tile, 17 AUs
+    old.mkdir()
+    shutil.copy(os.path.join(exported[0], "saved_model.pb"), old)
+    (old / "ganimation.json").write_text('{"image_size": 32}')
+    assert read_metadata(str(old))["conditioning"] == "tile" and read_metadata(str(old))["label_size"] == 17
+    (old / "ganimation.json").write_text('{"image_size": 32, "conditioning": "film"}')
+    with pytest.raises(DataError, match="unknown conditioning 'film'"):
+        read_metadata(str(old))
     with pytest.raises(DataError, match="not a GANimation export"):
         read_metadata(str(tmp_path))
     with pytest.raises(DataError, match="does not exist"):
         read_metadata(str(tmp_path / "nope"))
+
+
+def test_an_adain_export_with_five_labels(tmp_path, name):
+    """The export records the conditioning and label size; it edits with (N, 5) labels; infer.py and
+    evaluate.py, which speak the 17 AUs, refuse it in one line."""
+    from inference.edit import resolve_model_dir
+    from models.export import LoadedModel
+    G, D = build_networks(tiny_config(conditioning="adain"), name_suffix=name("_adain5"), num_aus=5)
+    out = str(tmp_path / "export")
+    export_saved_model(G, D, out, {"image_size": 32})
+    meta = read_metadata(out)
+    assert (meta["conditioning"], meta["label_size"]) == ("adain", 5) and "au_names" not in meta
+    model = LoadedModel(out)
+    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert model.edit(images, np.ones((2, 5), np.float32))["images"].shape == (2, 32, 32, 3)
+    assert model.estimate_aus(images).shape == (2, 5)
+    with pytest.raises(DataError, match="takes 5 labels, not the 17 AUs"):
+        resolve_model_dir(out)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.layers import Conv, ConvTranspose, InstanceNorm
-from models.networks import count_parameters, get_discriminator, get_generator
+from models.layers import AdaIN, Conv, ConvTranspose, InstanceNorm
+from models.networks import G_LABEL_LAYER, count_parameters, get_discriminator, get_generator
 from models.ops import compose, tile_aus, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
 
 
@@ -13,11 +13,25 @@ def test_parameter_counts_match_the_reference_architecture(name):
     D = get_discriminator(128, name=name("D"))
     assert count_parameters(G) == 8_471_296
     assert count_parameters(D) == 44_860_352
+    # AdaIN: a 3-channel stem (-53,312), no affine IN in the 12 residual and 2 up-sampling norms (-6,528), the
+    # embedding 17 -> 64 -> 64 (+5,312) and one 64 -> 2C projection per AdaIN (+424,320).
+    assert count_parameters(get_generator(128, conditioning="adain", name=name("A"))) == 8_841_088
 
 
+@pytest.mark.parametrize("conditioning", ["tile", "adain"])
+def test_only_the_label_layer_depends_on_the_label_size(name, conditioning):
+    """Built for 17 and for 5 labels: the adain generator differs only in its first embedding layer."""
+    shapes = [{w.name.split("_", 2)[-1]: tuple(w.shape) for w in get_generator(
+        32, conv_dim=8, n_res=1, num_aus=k, conditioning=conditioning, name=name("G")).all_weights} for k in (17, 5)]
+    differ = sorted(k for k in shapes[0] if shapes[0][k] != shapes[1][k])
+    assert shapes[0].keys() == shapes[1].keys()
+    assert differ == ([f"{G_LABEL_LAYER}/weights:0"] if conditioning == "adain" else ["stem/filters:0"])
+
+
+@pytest.mark.parametrize("conditioning", ["tile", "adain"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_output_shapes_and_ranges(name, batch):
-    G = get_generator(32, conv_dim=8, n_res=2, name=name("G"))
+def test_output_shapes_and_ranges(name, batch, conditioning):
+    G = get_generator(32, conv_dim=8, n_res=2, conditioning=conditioning, name=name("G"))
     D = get_discriminator(32, conv_dim=8, n_layers=5, name=name("D"))
     G.eval(), D.eval()
     real = tf.random.uniform([batch, 32, 32, 3], -1, 1)
@@ -133,3 +147,40 @@ def test_instance_norm_is_per_image_and_per_channel():
     plain = InstanceNorm(affine=False)
     _built(plain, x)
     assert plain.trainable_weights == []
+
+
+def test_adain_is_instance_norm_modulated_by_the_embedding():
+    """(1 + gamma) * IN(x) + beta with [gamma, beta] = e W + b; close to a plain IN at initialisation."""
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(2.0, 3.0, (2, 5, 5, 3)).astype(np.float32))
+    e = tf.constant(rng.uniform(0, 1, (2, 4)).astype(np.float32))
+    layer = AdaIN()
+    layer.build([x.shape, e.shape])
+    layer._built = True
+    plain = _built(InstanceNorm(affine=False), x)(x).numpy()
+    assert layer.W.shape == (4, 6) and layer.b.shape == (6,)
+    np.testing.assert_allclose(layer.forward([x, e]).numpy(), plain, atol=0.1)  # W ~ N(0, 0.02), b = 0
+    layer.W.assign(rng.normal(size=(4, 6)).astype(np.float32))
+    layer.b.assign(rng.normal(size=6).astype(np.float32))
+    style = e.numpy() @ layer.W.numpy() + layer.b.numpy()  # (2, 6): gamma | beta per channel
+    expected = (1 + style[:, None, None, :3]) * plain + style[:, None, None, 3:]
+    np.testing.assert_allclose(layer.forward([x, e]).numpy(), expected, atol=1e-4)
+    low = layer.forward([tf.cast(x, tf.bfloat16), e])  # bf16 in, bf16 out; statistics in float32
+    assert low.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(low, tf.float32).numpy(), expected, rtol=0.02, atol=0.05)
+
+
+def test_adain_generator_sees_the_labels_through_the_embedding_only(name):
+    G = get_generator(32, conv_dim=8, n_res=1, conditioning="adain", adain_dim=16, name=name("G"))
+    G.eval()
+    weights = {w.name.split("_", 2)[-1]: w for w in G.all_weights}
+    assert weights["stem/filters:0"].shape == (7, 7, 3, 8)  # the image alone goes in
+    assert weights["embed1/weights:0"].shape == (17, 16) and weights["embed2/weights:0"].shape == (16, 16)
+    adain = [k for k in weights if "style_weights" in k]
+    assert sorted(adain) == sorted(f"{layer}/style_weights:0" for layer in
+                                   ("res0_in1", "res0_in2", "up1_in", "up2_in"))
+    real = tf.random.uniform([2, 32, 32, 3], -1, 1, seed=3)
+    smile, blink = np.zeros((2, 17), np.float32), np.zeros((2, 17), np.float32)
+    smile[:, 8], blink[:, 16] = 1.0, 1.0
+    a, b = G([real, tf.constant(smile)]), G([real, tf.constant(blink)])
+    assert np.abs(a[0].numpy() - b[0].numpy()).max() > 1e-4  # the labels change the output from the start

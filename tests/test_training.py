@@ -19,9 +19,9 @@ def test_learning_rate_schedule_matches_the_official_run():
     assert learning_rate(2e-4, 5, 5, 0) == 2e-4  # no decay
 
 
-def _steps(name, **overrides):
+def _steps(name, num_aus=17, **overrides):
     config = tiny_config(**overrides)
-    G, D = build_networks(config, name_suffix=name(""))
+    G, D = build_networks(config, name_suffix=name(""), num_aus=num_aus)
     return config, GANimationSteps(G, D, config)
 
 
@@ -38,11 +38,11 @@ def test_targets_are_other_samples_aus_plus_bounded_noise(name):
     assert not np.allclose(y1, y2)  # drawn afresh for every batch
 
 
-def _batch(config, seed=0):
+def _batch(config, seed=0, num_aus=17):
     rng = np.random.default_rng(seed)
     s, b = config.image_size, config.batch
     real = tf.constant(rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32))
-    y_src = tf.constant(rng.uniform(0, 1, (b, 17)).astype(np.float32))
+    y_src = tf.constant(rng.uniform(0, 1, (b, num_aus)).astype(np.float32))
     return real, y_src
 
 
@@ -54,9 +54,11 @@ def _changed(before, model):
     return any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
 
 
-def test_critic_and_generator_steps_update_only_their_network(name):
-    config, steps = _steps(name)
-    real, y_src = _batch(config)
+@pytest.mark.parametrize("conditioning, num_aus", [("tile", 17), ("adain", 17), ("tile", 5), ("adain", 5)])
+def test_critic_and_generator_steps_update_only_their_network(name, conditioning, num_aus):
+    """Both generators, with the 17 AUs and with a label of another size."""
+    config, steps = _steps(name, num_aus, conditioning=conditioning)
+    real, y_src = _batch(config, num_aus=num_aus)
     y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(config.batch)
     g0, d0 = _values(steps.G), _values(steps.D)
     d_metrics = steps.critic_step(real, y_src, y_tgt, alpha)
@@ -159,10 +161,11 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
         assert float(got[k]) == pytest.approx(float(expected[k]), rel=1e-4, abs=1e-6)
 
 
-def test_bf16_mixed_precision_stays_finite_and_close_to_fp32(name):
+@pytest.mark.parametrize("conditioning", ["tile", "adain"])
+def test_bf16_mixed_precision_stays_finite_and_close_to_fp32(name, conditioning):
     """The same weights and batches through fp32 and bf16 networks: losses agree to bf16's precision."""
-    config, fp32 = _steps(name)
-    _, bf16 = _steps(name, precision="bf16")
+    config, fp32 = _steps(name, conditioning=conditioning)
+    _, bf16 = _steps(name, precision="bf16", conditioning=conditioning)
     for a, b in zip(fp32.G.all_weights + fp32.D.all_weights, bf16.G.all_weights + bf16.D.all_weights):
         b.assign(a)
     assert bf16.G.all_weights[0].dtype == tf.float32  # weights stay float32

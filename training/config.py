@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+from data.constants import CONDITIONINGS
 from data.errors import DataError
 
 
@@ -41,6 +42,10 @@ class TrainConfig:
     g_norm_affine: bool = _f(True, "generator instance norms with learnable gamma/beta (official GANimation; "
                                    "ganimation_replicate: off)")
     g_conv_bias: bool = _f(False, "generator convs with biases (ganimation_replicate; official GANimation: off)")
+    conditioning: str = _f("tile", "how the generator sees the target AUs: tile (the paper: tiled over the image as "
+                                   "17 extra input channels) or adain (an embedding of the AUs drives adaptive "
+                                   "instance norms in the residual and up-sampling blocks; the image goes in alone)")
+    adain_dim: int = _f(64, "with --conditioning adain: size of the AU embedding (two fully connected layers)")
     precision: str = _f("fp32", "fp32, or bf16: mixed precision (float32 weights and losses, bfloat16 convolutions) "
                                 "for CPUs with AVX-512 BF16 / AMX and recent GPUs")
     # --- optimisation ---
@@ -91,6 +96,8 @@ class TrainConfig:
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.conditioning in CONDITIONINGS, f"--conditioning must be one of {', '.join(CONDITIONINGS)}"),
+            (self.adain_dim >= 1, "--adain-dim must be >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.image_size % (2 ** self.d_layers) == 0,
@@ -137,9 +144,19 @@ def add_config_arguments(parser):
     return parser
 
 
+# The fields that shape the networks: a resumed run keeps them, since its checkpoints hold weights of those shapes.
+NETWORK_FIELDS = ("image_size", "g_conv_dim", "d_conv_dim", "n_res", "d_layers", "g_norm_affine", "g_conv_bias",
+                  "conditioning", "adain_dim")
+
+
 def config_from_args(namespace, base=None):
     """TrainConfig from a parsed namespace, on top of `base` (a saved config) when resuming."""
     given = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(namespace, f.name)}
+    for name in NETWORK_FIELDS:
+        if base is not None and name in given and given[name] != getattr(base, name):
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} cannot change when resuming: the run's networks were built with "
+                             f"{flag} {getattr(base, name)}")
     values = dataclasses.asdict(base) if base is not None else {}
     values.update(given)
     return TrainConfig.from_dict(values).validate()

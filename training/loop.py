@@ -20,6 +20,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from data.constants import NUM_AUS
 from data.errors import DataError
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import subset
@@ -37,12 +38,14 @@ log = logging.getLogger("ganimation")
 SAMPLE_FACES = 5  # rows of the sample grid
 
 
-def build_networks(config, name_suffix=""):
-    """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process."""
+def build_networks(config, name_suffix="", num_aus=NUM_AUS):
+    """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process.
+    num_aus: the label size of both networks (the 17 AUs of the data; another for transfer learning)."""
     dtype = PRECISIONS[config.precision]
-    G = get_generator(config.image_size, config.g_conv_dim, config.n_res, norm_affine=config.g_norm_affine,
-                      conv_bias=config.g_conv_bias, compute_dtype=dtype, name="G" + name_suffix)
-    D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, compute_dtype=dtype,
+    G = get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
+                      conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
+                      compute_dtype=dtype, name="G" + name_suffix)
+    D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, num_aus, compute_dtype=dtype,
                           name="D" + name_suffix)
     return G, D
 
@@ -125,7 +128,9 @@ class Run:
         c = self.config
         meta = dict(image_size=c.image_size, g_conv_dim=c.g_conv_dim, d_conv_dim=c.d_conv_dim, n_res=c.n_res,
                     d_layers=c.d_layers, g_norm_affine=c.g_norm_affine, g_conv_bias=c.g_conv_bias,
-                    precision=c.precision, conditioning="tile", step=int(self.step), run_dir=os.path.abspath(self.run_dir))
+                    precision=c.precision, step=int(self.step), run_dir=os.path.abspath(self.run_dir))
+        if c.conditioning == "adain":  # the export adds conditioning and label_size from the generator itself
+            meta["adain_dim"] = c.adain_dim
         export_saved_model(self.G, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
         return out
