@@ -6,8 +6,8 @@ import tensorflow as tf
 from conftest import tiny_config
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import FaceSource
-from training.loop import Run, build_networks
-from training.schedule import learning_rate
+from training.loop import Run, build_networks, load_source
+from training.schedule import attention_weight, learning_rate
 from training.steps import GANimationSteps
 
 
@@ -23,6 +23,41 @@ def _steps(name, num_aus=17, **overrides):
     config = tiny_config(**overrides)
     G, D = build_networks(config, name_suffix=name(""), num_aus=num_aus)
     return config, GANimationSteps(G, D, config)
+
+
+def test_attention_warm_up_falls_linearly_then_stays():
+    assert [attention_weight(s, 0.1, 10.0, 0) for s in (0, 5, 10**6)] == [0.1, 0.1, 0.1]  # off: the paper
+    got = [attention_weight(s, 0.1, 10.0, 100) for s in (0, 25, 50, 99, 100, 5000)]
+    assert got == pytest.approx([10.0, 7.525, 5.05, 0.199, 0.1, 0.1])
+
+
+def test_the_warm_up_weight_reaches_the_generator_loss(name):
+    config, steps = _steps(name, lambda_att=0.0, lambda_tv=0.0)
+    real, y_src = _batch(config)
+    y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(config.batch)
+    weights = _values(steps.G)
+    base = steps.generator_step(real, y_src, y_tgt, alpha)
+    for w, v in zip(steps.G.trainable_weights, weights):  # the same weights, a heavier attention term
+        w.assign(v)
+    steps.set_attention_weight(10.0)
+    heavy = steps.generator_step(real, y_src, y_tgt, alpha)
+    assert float(heavy["G/total"]) - float(base["G/total"]) == pytest.approx(10.0 * float(base["G/att"]), rel=1e-3)
+    assert steps.generator_step.experimental_get_tracing_count() == 1  # a variable: no retrace
+
+
+def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
+    config = tiny_config(epochs=1000, max_minutes=0.02, eval_every=0)
+    source = load_source(config)
+    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
+    run.train()
+    stopped = int(run.step)
+    assert 0 < stopped < 1000 * 4  # stopped by the budget, long before the end
+    assert int(tf.train.load_variable(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")),
+                                      "step/.ATTRIBUTES/VARIABLE_VALUE")) == stopped
+    again = Run(config, str(tmp_path), source, name_suffix=name("_b"))
+    again.restore()
+    again.train()
+    assert int(again.step) > stopped
 
 
 def test_targets_are_other_samples_aus_plus_bounded_noise(name):

@@ -79,6 +79,8 @@ class TrainConfig:
     seed: int = _f(0, "random seed (data order, flips, targets, initial weights)")
     runs_dir: str = _f("runs", "where new run directories are made")
     run_name: Optional[str] = _f(None, "run directory name (default: date-time)")
+    max_minutes: float = _f(0.0, "time budget: after this many minutes of training in this session, evaluate, save a "
+                                 "checkpoint and export as at the end (0 = no limit; --resume continues the run)")
     checkpoint_every: int = _f(500, "save a checkpoint every N critic steps (and at every epoch's end)")
     checkpoint_minutes: float = _f(10.0, "also save a checkpoint when this many minutes passed since the last")
     keep_checkpoints: int = _f(3, "checkpoints kept")
@@ -100,6 +102,9 @@ class TrainConfig:
             (self.adain_dim >= 1, "--adain-dim must be >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
+            (self.max_minutes >= 0, "--max-minutes must be >= 0"),
+            (self.max_minutes == 0 or self.strategy != "multiworker",
+             "--max-minutes cannot be used with --strategy multiworker (workers would stop at different steps)"),
             (self.image_size % (2 ** self.d_layers) == 0,
              f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),
             (min(self.g_conv_dim, self.d_conv_dim) >= 1 and self.n_res >= 0, "network widths must be positive"),

@@ -158,6 +158,7 @@ class Run:
         stopper = _GracefulStop()
         last_save = time.time()
         latest, pending = {}, {}
+        out_of_time = False
         with writer.as_default(), stopper:
             for epoch in range(start // spe, c.epochs):
                 lr_g = learning_rate(c.lr_g, epoch + 1, c.epochs, c.decay_epochs)
@@ -175,17 +176,19 @@ class Run:
                     self.step.assign_add(1)
                     step = int(self.step)
                     progress.update(step, epoch + 1, c.epochs, c.batch, latest)
-                    if self.chief and (step % c.log_every == 0 or step == total):  # means since the last log
+                    out_of_time = c.max_minutes and progress.elapsed() > 60 * c.max_minutes
+                    last = step == total or out_of_time
+                    if self.chief and (step % c.log_every == 0 or last):  # means since the last log
                         means = {k: float(np.mean(v)) for k, v in pending.items()}
                         self._log_scalars(step, epoch + 1, means, lr_g, lr_d, progress.images_per_second(c.batch))
                         pending.clear()
-                    if self.chief and (step % c.sample_every == 0 or step == total):
+                    if self.chief and (step % c.sample_every == 0 or last):
                         self._write_samples(step, *sample_batch)
-                    if self.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or step == total):
+                    if self.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or last):
                         progress.clear()
                         self._evaluate(step)
                     end_of_epoch = step % spe == 0
-                    if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested
+                    if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested or out_of_time
                             or time.time() - last_save > 60 * c.checkpoint_minutes):
                         progress.clear()
                         self.save()
@@ -194,9 +197,17 @@ class Run:
                         progress.clear()
                         log.info(f"stopped by signal at step {step}; resume with: python train.py --resume {self.run_dir}")
                         raise KeyboardInterrupt
+                    if out_of_time:
+                        break
+                if out_of_time:
+                    break
         progress.clear()
         writer.flush()
-        log.info(f"finished {c.epochs} epochs ({total} steps) in {progress.elapsed() / 60:.1f} min")
+        if out_of_time:
+            log.info(f"time budget of {c.max_minutes:g} min reached at step {int(self.step)} of {total} "
+                     f"(epoch {int(self.step) // spe + 1}); continue with: python train.py --resume {self.run_dir}")
+        else:
+            log.info(f"finished {c.epochs} epochs ({total} steps) in {progress.elapsed() / 60:.1f} min")
 
     def _train_batch(self, real, y_src):
         """One critic step, and a generator step after every `critic_steps` of them. Returns the scalars
