@@ -1,4 +1,5 @@
 """The training machinery: schedule, targets, the two steps, the data pipeline, checkpoints."""
+import json
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +8,7 @@ from conftest import tiny_config
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import FaceSource
 from training.loop import Run, build_networks, load_source
-from training.schedule import attention_weight, learning_rate
+from training.schedule import learning_rate, warmup_weight
 from training.steps import GANimationSteps
 
 
@@ -25,10 +26,11 @@ def _steps(name, num_aus=17, **overrides):
     return config, GANimationSteps(G, D, config)
 
 
-def test_attention_warm_up_falls_linearly_then_stays():
-    assert [attention_weight(s, 0.1, 10.0, 0) for s in (0, 5, 10**6)] == [0.1, 0.1, 0.1]  # off: the paper
-    got = [attention_weight(s, 0.1, 10.0, 100) for s in (0, 25, 50, 99, 100, 5000)]
+def test_a_warm_up_falls_linearly_then_stays():
+    assert [warmup_weight(s, 0.1, 10.0, 0) for s in (0, 5, 10**6)] == [0.1, 0.1, 0.1]  # off: the paper
+    got = [warmup_weight(s, 0.1, 10.0, 100) for s in (0, 25, 50, 99, 100, 5000)]
     assert got == pytest.approx([10.0, 7.525, 5.05, 0.199, 0.1, 0.1])
+    assert [warmup_weight(s, 160.0, 800.0, 4000) for s in (0, 1000, 4000)] == pytest.approx([800.0, 640.0, 160.0])
 
 
 def test_the_warm_up_weight_reaches_the_generator_loss(name):
@@ -43,6 +45,40 @@ def test_the_warm_up_weight_reaches_the_generator_loss(name):
     heavy = steps.generator_step(real, y_src, y_tgt, alpha)
     assert float(heavy["G/total"]) - float(base["G/total"]) == pytest.approx(10.0 * float(base["G/att"]), rel=1e-3)
     assert steps.generator_step.experimental_get_tracing_count() == 1  # a variable: no retrace
+
+
+def test_the_au_weight_reaches_both_losses_without_a_retrace(name):
+    config, steps = _steps(name, lambda_cond=1.0)
+    real, y_src = _batch(config)
+    y_tgt, alpha = steps.sample_targets(y_src), steps.sample_alpha(config.batch)
+    g_weights, d_weights = _values(steps.G), _values(steps.D)
+
+    def both():
+        for model, values in ((steps.G, g_weights), (steps.D, d_weights)):  # the same weights for every call
+            for w, v in zip(model.trainable_weights, values):
+                w.assign(v)
+        return steps.critic_step(real, y_src, y_tgt, alpha), steps.generator_step(real, y_src, y_tgt, alpha)
+
+    d1, g1 = both()
+    steps.set_au_weight(101.0)
+    d2, g2 = both()
+    assert float(d2["D/total"]) - float(d1["D/total"]) == pytest.approx(100.0 * float(d1["D/cond"]), rel=1e-3)
+    assert float(g2["G/total"]) - float(g1["G/total"]) == pytest.approx(100.0 * float(g1["G/cond"]), rel=1e-3)
+    assert steps.critic_step.experimental_get_tracing_count() == 1
+    assert steps.generator_step.experimental_get_tracing_count() == 1
+
+
+def test_training_follows_both_warm_ups(tmp_path, name):
+    config = tiny_config(epochs=2, eval_every=0, log_every=1, att_warmup_steps=4, lambda_att_start=2.0,
+                         lambda_att=0.1, cond_warmup_steps=4, lambda_cond_start=900.0, lambda_cond=100.0)
+    run = Run(config, str(tmp_path), load_source(config), name_suffix=name(""))
+    run.train()
+    with open(tmp_path / "metrics.jsonl") as f:
+        logged = [json.loads(line) for line in f if '"weights/lambda_cond"' in line]
+    cond = [r["weights/lambda_cond"] for r in logged]
+    att = [r["weights/lambda_att"] for r in logged]
+    assert cond[:4] == pytest.approx([900.0, 700.0, 500.0, 300.0]) and set(cond[4:]) <= {100.0}
+    assert att[:4] == pytest.approx([2.0, 1.525, 1.05, 0.575]) and att[4:] == pytest.approx([0.1] * (len(att) - 4))
 
 
 def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):

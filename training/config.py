@@ -63,6 +63,11 @@ class TrainConfig:
     lambda_gp: float = _f(10.0, "weight of the gradient penalty")
     lambda_cond: float = _f(160.0, "weight of the AU (expression) loss on the per-element MSE; the official "
                                    "4000 / batch 25 = 160")
+    cond_warmup_steps: int = _f(0, "AU-weight warm-up: over the first N critic steps the AU loss weight (generator "
+                                   "and critic) falls linearly from --lambda-cond-start to --lambda-cond: a strong "
+                                   "AU loss breaks the copy-the-input start, the paper's weight then lets the "
+                                   "critic clean the edits (0 = off, the paper)")
+    lambda_cond_start: float = _f(800.0, "the AU loss weight at step 0 of the warm-up (--cond-warmup-steps)")
     lambda_cyc: float = _f(10.0, "weight of the cycle (identity) L1 loss")
     lambda_att: float = _f(0.1, "weight of the attention magnitude loss mean(A)")
     att_warmup_steps: int = _f(0, "attention warm-up: over the first N critic steps the weight of mean(A) falls "
@@ -102,6 +107,9 @@ class TrainConfig:
             (self.adain_dim >= 1, "--adain-dim must be >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
+            (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),
+            (self.lambda_cond >= 0 and self.lambda_cond_start >= 0,
+             "--lambda-cond and --lambda-cond-start must be >= 0"),
             (self.max_minutes >= 0, "--max-minutes must be >= 0"),
             (self.max_minutes == 0 or self.strategy != "multiworker",
              "--max-minutes cannot be used with --strategy multiworker (workers would stop at different steps)"),

@@ -28,7 +28,7 @@ from models.export import export_saved_model
 from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
-from training.schedule import attention_weight, learning_rate
+from training.schedule import learning_rate, warmup_weight
 from training.config import PRECISIONS
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
@@ -213,9 +213,11 @@ class Run:
         """One critic step, and a generator step after every `critic_steps` of them. Returns the scalars
         of this batch's steps."""
         c = self.config
+        step = int(self.step)
         if c.att_warmup_steps:
-            self.steps.set_attention_weight(attention_weight(int(self.step), c.lambda_att, c.lambda_att_start,
-                                                             c.att_warmup_steps))
+            self.steps.set_attention_weight(warmup_weight(step, c.lambda_att, c.lambda_att_start, c.att_warmup_steps))
+        if c.cond_warmup_steps:
+            self.steps.set_au_weight(warmup_weight(step, c.lambda_cond, c.lambda_cond_start, c.cond_warmup_steps))
         y_tgt = self.steps.sample_targets(y_src)
         alpha = self.steps.sample_alpha(int(real.shape[0]))
         batch = self.steps.distribute(real, y_src, y_tgt, alpha)
@@ -226,7 +228,8 @@ class Run:
 
     def _log_scalars(self, step, epoch, metrics, lr_g, lr_d, images_per_second):
         scalars = dict(metrics, **{"lr/G": lr_g, "lr/D": lr_d, "speed/images_per_s": images_per_second,
-                                   "weights/lambda_att": float(self.steps.lambda_att.numpy())})
+                                   "weights/lambda_att": float(self.steps.lambda_att.numpy()),
+                                   "weights/lambda_cond": float(self.steps.lambda_cond.numpy())})
         for k, v in scalars.items():
             tf.summary.scalar(k, v, step=step)
         with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:

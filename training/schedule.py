@@ -1,5 +1,5 @@
 """Schedules: the learning rates (constant, then a linear decay over the last epochs) and the optional
-attention warm-up."""
+warm-ups of the attention and AU loss weights."""
 
 
 def learning_rate(base_lr, epoch, epochs, decay_epochs):
@@ -17,12 +17,13 @@ def learning_rate(base_lr, epoch, epochs, decay_epochs):
     return base_lr * (epochs - epoch + 1) / decay_epochs
 
 
-def attention_weight(step, lambda_att, lambda_att_start, warmup_steps):
-    """Weight of the attention magnitude loss at critic step `step` (0-based).
+def warmup_weight(step, weight, start_weight, warmup_steps):
+    """A loss weight at critic step `step` (0-based) under a linear warm-up.
 
-    Without a warm-up (warmup_steps 0) it is `lambda_att` throughout, as in the paper. With one, it falls
-    linearly from `lambda_att_start` at step 0 to `lambda_att` at `warmup_steps`, then stays there.
+    Without a warm-up (warmup_steps 0) it is `weight` throughout, as in the paper. With one, it moves
+    linearly from `start_weight` at step 0 to `weight` at `warmup_steps`, then stays there. Used for the
+    attention weight (--att-warmup-steps) and the AU weight (--cond-warmup-steps).
     """
     if warmup_steps <= 0 or step >= warmup_steps:
-        return lambda_att
-    return lambda_att_start + (lambda_att - lambda_att_start) * step / warmup_steps
+        return weight
+    return start_weight + (weight - start_weight) * step / warmup_steps

@@ -53,9 +53,10 @@ class GANimationSteps:
         # One plain generator for the eager code that draws targets and alphas: under a strategy, create it
         # outside strategy.scope() and pass it in (a generator made in the scope is split per replica).
         self.rng = rng if rng is not None else tf.random.Generator.from_seed(config.seed)
-        # The attention weight can follow a warm-up schedule (training/schedule.py): a variable, so that the
-        # step traces once.
+        # The attention and AU weights can follow warm-up schedules (training/schedule.py): variables, so that
+        # the steps trace once.
         self.lambda_att = tf.Variable(float(config.lambda_att), trainable=False, name="lambda_att")
+        self.lambda_cond = tf.Variable(float(config.lambda_cond), trainable=False, name="lambda_cond")
         self.critic_step = tf.function(self._critic_step)
         self.generator_step = tf.function(self._generator_step)
 
@@ -69,6 +70,10 @@ class GANimationSteps:
 
     def set_attention_weight(self, value):
         self.lambda_att.assign(float(value))
+
+    def set_au_weight(self, value):
+        """The AU loss weight of both steps (the paper's single lambda_y)."""
+        self.lambda_cond.assign(float(value))
 
     def sample_targets(self, y_src):
         """Target AUs: the AUs of other samples of the batch (a fresh permutation across samples), plus
@@ -115,7 +120,7 @@ class GANimationSteps:
             adv = losses.critic_adversarial(real_realness, fake_realness)
             gp = losses.gradient_penalty(lambda x: self.D(x)[0], real, fake, alpha)
             cond = losses.expression_loss(real_aus, y_src)
-            total = adv + c.lambda_gp * gp + c.lambda_cond * cond
+            total = adv + c.lambda_gp * gp + self.lambda_cond * cond
             replica_share = total / self.strategy.num_replicas_in_sync  # the optimizer sums over replicas
         self._apply(tape, replica_share, self.D, self.opt_d)
         return {"D/adv": adv, "D/gp": gp, "D/cond": cond, "D/total": total}
@@ -131,7 +136,7 @@ class GANimationSteps:
             cyc = losses.cycle_loss(rec, real)
             att = losses.attention_magnitude(att_fake) + losses.attention_magnitude(att_rec)
             tv = losses.attention_smoothness(att_fake) + losses.attention_smoothness(att_rec)
-            total = adv + c.lambda_cond * cond + c.lambda_cyc * cyc + self.lambda_att * att + c.lambda_tv * tv
+            total = adv + self.lambda_cond * cond + c.lambda_cyc * cyc + self.lambda_att * att + c.lambda_tv * tv
             replica_share = total / self.strategy.num_replicas_in_sync
         self._apply(tape, replica_share, self.G, self.opt_g)
         return {"G/adv": adv, "G/cond": cond, "G/cyc": cyc, "G/att": att, "G/tv": tv, "G/total": total}
