@@ -204,6 +204,8 @@ def compute_metrics(cases, results):
         "n_identities": len({c.identity for c in cases}),
         "image_size": int(results["outputs"].shape[1]),
         "single_au": {"mean_gain": float(np.mean(gains)), "min_gain": float(np.min(gains)),
+                      **{f"mean_gain@{v:g}": float(np.mean([per_au[n][f"gain@{v:g}"] for n in AU_NAMES]))
+                         for v in SINGLE_INTENSITIES},
                       "l1": float(out_err[single].mean()), "source_l1": float(src_err[single].mean()),
                       "psnr": psnr(results["outputs"][single], results["truths"][single])},
         "multi_au": {"gain": _gain(out_err[multi], src_err[multi]), "l1": float(out_err[multi].mean()),
@@ -245,6 +247,7 @@ def summary_scalars(metrics):
     return {
         "eval/single_gain_mean": metrics["single_au"]["mean_gain"],
         "eval/single_gain_min": metrics["single_au"]["min_gain"],
+        **{f"eval/single_gain@{v:g}": metrics["single_au"][f"mean_gain@{v:g}"] for v in SINGLE_INTENSITIES},
         "eval/multi_gain": metrics["multi_au"]["gain"],
         "eval/noop_psnr": metrics["noop_psnr"],
         "eval/background_psnr": metrics["background_psnr"],

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from data.constants import AU_DESCRIPTIONS, AU_NAMES
-from evaluation.groundtruth import GOALS
+from evaluation.groundtruth import GOALS, SINGLE_INTENSITIES
 from utils.files import atomic_write_text, write_png
 
 
@@ -18,6 +18,8 @@ def markdown(metrics, title="Ground-truth evaluation"):
              "| measure | value | goal |", "|---|---|---|",
              f"| mean single-AU edit gain | {m['single_au']['mean_gain']:.3f} | >= {GOALS['mean_single_gain']} |",
              f"| lowest single-AU edit gain | {m['single_au']['min_gain']:.3f} | >= {GOALS['min_single_gain']} |",
+             "| mean single-AU edit gain at intensity 1 / 2.5 / 5 | " + " / ".join(
+                 f"{m['single_au'][f'mean_gain@{v:g}']:.3f}" for v in SINGLE_INTENSITIES) + " | |",
              f"| multi-AU edit gain | {m['multi_au']['gain']:.3f} | |",
              f"| single-AU L1 to truth (source's L1) | {m['single_au']['l1']:.4f} ({m['single_au']['source_l1']:.4f}) | |",
              f"| single-AU PSNR to truth | {m['single_au']['psnr']:.2f} dB | |",

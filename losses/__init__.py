@@ -65,3 +65,62 @@ def attention_smoothness(attention):
     horizontal = tf.reduce_sum(tf.abs(attention[:, :, 1:, :] - attention[:, :, :-1, :]))
     vertical = tf.reduce_sum(tf.abs(attention[:, 1:, :, :] - attention[:, :-1, :, :]))
     return horizontal + vertical
+
+
+# --- Beyond the paper (options, off by default; training/config.py says which flag turns each on) ---
+
+def critic_nonsaturating(real_logits, fake_logits):
+    """Non-saturating logistic GAN loss for the critic (Goodfellow et al. 2014; StyleGAN2, StarGAN v2):
+    mean(softplus(-D(real))) + mean(softplus(D(fake))), i.e. -log sigmoid(D(real)) - log(1 - sigmoid(D(fake))).
+    Logits: realness maps (B, h, w, 1), every patch a logit."""
+    return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+
+
+def generator_nonsaturating(fake_logits):
+    """Non-saturating logistic GAN loss for the generator: mean(softplus(-D(fake))) = -log sigmoid(D(fake))."""
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+
+
+def r1_penalty(critic, real):
+    """R1 (Mescheder et al. 2018; StyleGAN2, StarGAN v2): mean_b ||grad_x sum D_I(x_b)||^2 at the real images.
+
+    critic: x -> realness (B, ...); the gradient is of the sum over the realness map, per sample, squared norm
+    over H, W and C (no square root). The caller weights it by gamma / 2. Differentiable with respect to the
+    critic's weights: call it inside the critic loss's tape.
+    """
+    real = tf.convert_to_tensor(real)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        realness = critic(real)
+    grads = tape.gradient(realness, real)  # (B, H, W, C)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+
+
+def au_jacobian_penalty(au_head, real, probe):
+    """A penalty on the input gradient of the AU head at real images: an unbiased estimate of
+    mean_b ||J_b||_F^2, J_b = d D_y(x_b) / d x_b (17 x H W C), from one random projection per sample
+    (Hoffman et al. 2019, "Robust learning with Jacobian regularization"): E_v ||J^T v||^2 = ||J||_F^2 for
+    v ~ N(0, I). A smooth AU head cannot be moved by small high-frequency changes of the pixels, so the
+    generator has to draw the expression to change its reading.
+
+    au_head: x -> AUs (B, K). real: (B, H, W, C). probe: (B, K) standard normal, drawn by the caller.
+    """
+    real = tf.convert_to_tensor(real)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        projected = tf.reduce_sum(au_head(real) * probe, axis=1)  # (B,) v_b . D_y(x_b)
+    grads = tape.gradient(projected, real)  # J_b^T v_b, (B, H, W, C)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+
+
+def color_smoothness(color, attention):
+    """Total variation of the color mask where the output uses it: mean over pixels of
+    (1 - A) * (|C[i, j+1] - C[i, j]| + |C[i+1, j] - C[i, j]|), summed over the 3 channels.
+
+    The weight (1 - A) is held constant (no gradient into the attention), so the term smooths the colors that
+    show without pushing the attention to copy. color: (B, H, W, 3); attention: (B, H, W, 1).
+    """
+    weight = tf.stop_gradient(1.0 - attention)
+    dx = tf.reduce_sum(tf.abs(color[:, :, 1:, :] - color[:, :, :-1, :]), axis=3, keepdims=True)  # (B, H, W-1, 1)
+    dy = tf.reduce_sum(tf.abs(color[:, 1:, :, :] - color[:, :-1, :, :]), axis=3, keepdims=True)  # (B, H-1, W, 1)
+    return tf.reduce_mean(dx * weight[:, :, 1:, :]) + tf.reduce_mean(dy * weight[:, 1:, :, :])

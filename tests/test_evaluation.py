@@ -45,6 +45,7 @@ def test_a_perfect_editor_scores_one(cases):
     m = compute_metrics(cases, run_cases(Oracle(cases), cases))
     assert m["single_au"]["mean_gain"] == pytest.approx(1.0) and m["multi_au"]["gain"] == pytest.approx(1.0)
     assert m["interpolation"]["monotone_aus"] == 17
+    assert [m["single_au"][f"mean_gain@{v}"] for v in ("1", "2.5", "5")] == pytest.approx([1.0, 1.0, 1.0])
     assert m["noop_psnr"] == float("inf") and m["background_psnr"] == float("inf")
     assert all(check_goals(m).values())
 
@@ -52,6 +53,7 @@ def test_a_perfect_editor_scores_one(cases):
 def test_copying_the_input_scores_zero(cases):
     m = compute_metrics(cases, run_cases(Oracle(cases, copy=True), cases))
     assert m["single_au"]["mean_gain"] == pytest.approx(0.0) and m["single_au"]["min_gain"] == pytest.approx(0.0)
+    assert m["single_au"]["mean_gain@1"] == pytest.approx(0.0) and m["single_au"]["mean_gain@5"] == pytest.approx(0.0)
     assert m["interpolation"]["monotone_aus"] == 0  # a constant distance never falls
     assert m["noop_psnr"] == float("inf")
     goals = check_goals(m)
@@ -61,4 +63,6 @@ def test_copying_the_input_scores_zero(cases):
 def test_noise_lowers_gain_and_psnr(cases):
     m = compute_metrics(cases, run_cases(Oracle(cases, noise=1.0), cases))
     assert 0.2 < m["single_au"]["mean_gain"] < 0.9  # noise of 1 gray level costs about half the smallest edits
+    by_intensity = [m["single_au"][f"mean_gain@{v}"] for v in ("1", "2.5", "5")]
+    assert by_intensity == sorted(by_intensity) and by_intensity[0] < by_intensity[2] - 0.1  # weakest edits lose most
     assert 45 < m["noop_psnr"] < 50 and 45 < m["background_psnr"] < 50  # sigma 1 of 255: 48 dB

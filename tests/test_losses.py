@@ -80,3 +80,62 @@ def test_attention_smoothness_sums_horizontal_and_vertical_differences():
     assert float(losses.attention_smoothness(mask)) == pytest.approx(3.3)
     # A sum over the batch, not a mean.
     assert float(losses.attention_smoothness(tf.concat([mask, mask], 0))) == pytest.approx(6.6)
+
+
+# --- the options beyond the paper ---
+
+def test_nonsaturating_losses_are_softplus_means():
+    """softplus(0) = log 2; softplus(-2) = log(1 + e^-2); softplus(2) = 2 + log(1 + e^-2)."""
+    real = tf.constant([[[[0.0]], [[2.0]]]])  # logits 0 and 2
+    fake = tf.constant([[[[0.0]], [[-2.0]]]])
+    sp = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    expected_d = (sp(0) + sp(-2)) / 2 + (sp(0) + sp(-2)) / 2
+    assert float(losses.critic_nonsaturating(real, fake)) == pytest.approx(expected_d, rel=1e-6)
+    assert float(losses.generator_nonsaturating(fake)) == pytest.approx((sp(0) + sp(2)) / 2, rel=1e-6)
+
+
+def test_r1_of_a_linear_critic_is_the_squared_weight_norm():
+    """D(x) = w . x has gradient w at every image: R1 = ||w||^2 = 25, and dR1/dw = 2 w (double backprop)."""
+    w = tf.Variable([[3.0], [0.0], [4.0], [0.0]])
+    critic = lambda x: tf.matmul(tf.reshape(x, [-1, 4]), w)  # noqa: E731
+    real = tf.random.normal([3, 1, 2, 2])
+    with tf.GradientTape() as tape:
+        r1 = losses.r1_penalty(critic, real)
+    assert float(r1) == pytest.approx(25.0, rel=1e-6)
+    np.testing.assert_allclose(tape.gradient(r1, w).numpy(), 2 * w.numpy(), rtol=1e-5)
+
+
+def test_r1_is_a_mean_over_the_batch_of_per_sample_sums():
+    """D(x) = sum(x^2) / 2 has gradient x: R1 = mean_b ||x_b||^2."""
+    x = np.arange(12, dtype=np.float32).reshape(3, 2, 2, 1) / 10
+    r1 = losses.r1_penalty(lambda t: tf.reduce_sum(t * t, axis=[1, 2, 3]) / 2, x)
+    assert float(r1) == pytest.approx(np.mean((x ** 2).sum(axis=(1, 2, 3))), rel=1e-5)
+
+
+def test_au_jacobian_penalty_of_a_linear_head():
+    """D_y(x) = W x (W: 2 AUs x 4 pixels) has Jacobian W: with probe v the estimate is ||W^T v||^2, and its mean
+    over standard normal probes is ||W||_F^2."""
+    W = np.array([[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, -1.0]], np.float32)  # ||W||_F^2 = 15
+    head = lambda x: tf.matmul(tf.reshape(x, [-1, 4]), W.T)  # noqa: E731
+    real = np.zeros((2, 1, 2, 2), np.float32)
+    probe = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)  # W^T v: (1, 2, 0, 0) -> 5; (1, 2, 3, -1) -> 15
+    assert float(losses.au_jacobian_penalty(head, real, probe)) == pytest.approx(10.0, rel=1e-6)
+    probes = np.random.default_rng(0).normal(size=(20_000, 2)).astype(np.float32)
+    estimate = losses.au_jacobian_penalty(head, np.zeros((20_000, 1, 2, 2), np.float32), probes)
+    assert float(estimate) == pytest.approx(15.0, rel=0.03)
+
+
+def test_color_smoothness_weights_differences_by_where_the_color_shows():
+    """A 1 x 3 row (one channel of 3 nonzero): horizontal differences |0.5 - 0| and |0.5 - 0.5|, each weighted
+    by 1 - A at the right pixel of its pair, mean over the pairs."""
+    color = tf.constant([[[[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.5, 0.0, 0.0]]]])  # (1, 1, 3, 3)
+    copy_everywhere = tf.ones([1, 1, 3, 1])
+    use_color = tf.constant([[[[0.0], [0.0], [1.0]]]])  # 1 - A = 1, 1, 0
+    # Two rows, so that the vertical term is defined: the same row twice has no vertical differences.
+    two = lambda t: tf.concat([t, t], axis=1)  # noqa: E731
+    assert float(losses.color_smoothness(two(color), two(copy_everywhere))) == pytest.approx(0.0)
+    assert float(losses.color_smoothness(two(color), two(use_color))) == pytest.approx((0.5 * 1 + 0.0 * 0) / 2)
+    with tf.GradientTape() as tape:
+        a = tf.Variable(two(use_color))
+        value = losses.color_smoothness(two(color), a)
+    assert tape.gradient(value, a) is None  # no push on the attention

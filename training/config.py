@@ -11,13 +11,16 @@ from typing import Optional
 
 from data.constants import CONDITIONINGS
 from data.errors import DataError
+from training.optimizers import ADAM_VARIANTS
 
 
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}  # --precision -> the networks' compute dtype
+GAN_LOSSES = ("wgan-gp", "nonsaturating")
 
 
-def _f(default, help_text, **kw):
-    return field(default=default, metadata={"help": help_text, **kw})
+def _f(default, help_text, cli=True):
+    """A field with its --help text; cli=False: recorded in config.json, but not a flag."""
+    return field(default=default, metadata={"help": help_text, "cli": cli})
 
 
 @dataclass
@@ -46,8 +49,10 @@ class TrainConfig:
                                    "17 extra input channels) or adain (an embedding of the AUs drives adaptive "
                                    "instance norms in the residual and up-sampling blocks; the image goes in alone)")
     adain_dim: int = _f(64, "with --conditioning adain: size of the AU embedding (two fully connected layers)")
-    precision: str = _f("fp32", "fp32, or bf16: mixed precision (float32 weights and losses, bfloat16 convolutions) "
-                                "for CPUs with AVX-512 BF16 / AMX and recent GPUs")
+    precision: str = _f("fp32", "fp32; bf16: mixed precision (float32 weights and losses, bfloat16 convolutions) "
+                                "for CPUs with AVX-512 BF16 / AMX and recent GPUs (on a CPU without them bf16 is "
+                                "about 10x SLOWER); auto: bf16 where the hardware runs it natively, else fp32")
+    precision_note: str = _f("", "set by --precision auto: what was picked on this machine and why", cli=False)
     # --- optimisation ---
     epochs: int = _f(30, "training epochs (paper: 30)")
     batch: int = _f(25, "batch size (paper: 25)")
@@ -59,6 +64,32 @@ class TrainConfig:
                                "(capped at --epochs; 30 epochs, 10 decay epochs: 1e-4 through epoch 21, 9e-5 at 22, ... "
                                "1e-5 at 30)")
     critic_steps: int = _f(5, "critic steps per generator step")
+    adam: str = _f("torch", "Adam's update: torch (PyTorch's, the paper's optimizer: epsilon 1e-8 on the bias-corrected "
+                            "sqrt(v)) or keras (Keras' own: epsilon 1e-7 on the uncorrected sqrt(v), about 10-300x "
+                            "PyTorch's effective epsilon)")
+    max_steps: int = _f(0, "stop after this many critic steps in all (the learning-rate schedule still follows "
+                           "--epochs): evaluate, checkpoint and export as at the end; 0 = no limit")
+    # --- beyond the paper: options for faster learning (all off by default) ---
+    g_ema: float = _f(0.0, "keep an exponential moving average of the generator's weights with this decay (e.g. "
+                           "0.999, as StyleGAN, StarGAN v2 and EDM): samples, evaluation and the export use the "
+                           "average; 0 = off (the paper)")
+    gan_loss: str = _f("wgan-gp", "adversarial objective: wgan-gp (the paper: Wasserstein loss with a gradient "
+                                  "penalty) or nonsaturating (logistic loss with a lazy R1 penalty on real images, "
+                                  "as StyleGAN2 / StarGAN v2; allows --critic-steps 1)")
+    r1_gamma: float = _f(1.0, "with --gan-loss nonsaturating: the R1 penalty is gamma / 2 * mean ||grad D(real)||^2")
+    r1_every: int = _f(4, "with --gan-loss nonsaturating: compute R1 every N critic steps, weighted by N (lazy "
+                          "regularization, StyleGAN2)")
+    lambda_au_jacobian: float = _f(0.0, "weight of a penalty on the AU head's input gradient at real images "
+                                        "(squared Frobenius norm of its Jacobian, one random projection per "
+                                        "sample), so that pixel noise cannot fool it; 0 = off (the paper)")
+    au_noise: float = _f(0.0, "the AU head learns real AUs from real images with Gaussian pixel noise of a per-image "
+                              "std drawn from U(0, X) ([-1, 1] pixel scale, e.g. 0.1), so that it learns to "
+                              "ignore noise; the realness head still sees clean images; 0 = off (the paper)")
+    au_head_start: int = _f(0, "the first N critic steps train only the critic's AU regression on real images "
+                               "(no generator, no adversarial loss), so that the generator never trains against "
+                               "a random AU head; the warm-ups start after it; 0 = off (the paper)")
+    lambda_color_tv: float = _f(0.0, "weight of the color mask's total variation where the output uses it "
+                                     "((1 - A) weighted, mean over pixels): smooths colour noise; 0 = off")
     # --- loss weights (one visible weighted sum in training/steps.py) ---
     lambda_gp: float = _f(10.0, "weight of the gradient penalty")
     lambda_cond: float = _f(160.0, "weight of the AU (expression) loss on the per-element MSE; the official "
@@ -102,10 +133,18 @@ class TrainConfig:
             (self.batch >= 1, "--batch must be >= 1"),
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+            (self.precision in PRECISIONS or self.precision == "auto",
+             f"--precision must be one of {', '.join(PRECISIONS)}, auto"),
             (self.conditioning in CONDITIONINGS, f"--conditioning must be one of {', '.join(CONDITIONINGS)}"),
             (self.adain_dim >= 1, "--adain-dim must be >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
+            (self.adam in ADAM_VARIANTS, f"--adam must be one of {', '.join(ADAM_VARIANTS)}"),
+            (self.gan_loss in GAN_LOSSES, f"--gan-loss must be one of {', '.join(GAN_LOSSES)}"),
+            (0.0 <= self.g_ema < 1.0, "--g-ema must be in [0, 1)"),
+            (self.r1_gamma >= 0 and self.r1_every >= 1, "--r1-gamma must be >= 0 and --r1-every >= 1"),
+            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv) >= 0,
+             "--lambda-au-jacobian, --au-noise and --lambda-color-tv must be >= 0"),
+            (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),
             (self.lambda_cond >= 0 and self.lambda_cond_start >= 0,
@@ -144,6 +183,8 @@ def add_config_arguments(parser):
     --resume apply just the flags given on top of the run's saved configuration.
     """
     for f in dataclasses.fields(TrainConfig):
+        if not f.metadata.get("cli", True):
+            continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata['help']} (default: {f.default})"
         if f.type is bool:
@@ -171,8 +212,44 @@ def config_from_args(namespace, base=None):
             raise ValueError(f"{flag} cannot change when resuming: the run's networks were built with "
                              f"{flag} {getattr(base, name)}")
     values = dataclasses.asdict(base) if base is not None else {}
+    if values.get("precision_note") and "precision" not in given:  # picked by auto: pick again on this machine
+        values["precision"] = "auto"
     values.update(given)
-    return TrainConfig.from_dict(values).validate()
+    return resolve_precision(TrainConfig.from_dict(values).validate())
+
+
+def native_bf16():
+    """(True/False, why): whether this machine runs bfloat16 convolutions natively (a GPU of compute capability
+    8 or more, or a CPU with AVX-512 BF16 or AMX). TensorFlow runs bf16 elsewhere too, but emulated: about 10x
+    slower than fp32 on an AVX2-only CPU (measured on AMD Zen 3)."""
+    import tensorflow as tf
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if capability >= (8, 0):
+            return True, f"GPU with compute capability {capability[0]}.{capability[1]}"
+        return False, f"GPU with compute capability {capability[0]}.{capability[1]} (bf16 needs 8.0)"
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return False, "CPU flags unknown (no /proc/cpuinfo)"
+    found = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if found:
+        return True, f"CPU has {' and '.join(found)}"
+    return False, "CPU has no avx512_bf16 or amx_bf16 (bf16 would be emulated, about 10x slower)"
+
+
+def resolve_precision(config):
+    """A config with --precision auto resolved to fp32 or bf16 for this machine (precision_note says why)."""
+    if config.precision != "auto":
+        return config
+    native, why = native_bf16()
+    picked = "bf16" if native else "fp32"
+    return dataclasses.replace(config, precision=picked, precision_note=f"auto picked {picked}: {why}")
 
 
 def read_run_config(run_dir):

@@ -29,7 +29,7 @@ from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
-from training.config import PRECISIONS
+from training.config import PRECISIONS, resolve_precision
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.files import atomic_write_text, write_png
@@ -41,13 +41,18 @@ SAMPLE_FACES = 5  # rows of the sample grid
 def build_networks(config, name_suffix="", num_aus=NUM_AUS):
     """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process.
     num_aus: the label size of both networks (the 17 AUs of the data; another for transfer learning)."""
-    dtype = PRECISIONS[config.precision]
-    G = get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
-                      conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
-                      compute_dtype=dtype, name="G" + name_suffix)
+    dtype = PRECISIONS[resolve_precision(config).precision]
+    G = build_generator(config, "G" + name_suffix, num_aus)
     D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, num_aus, compute_dtype=dtype,
                           name="D" + name_suffix)
     return G, D
+
+
+def build_generator(config, name, num_aus=NUM_AUS):
+    """A generator for a TrainConfig (also the --g-ema average's copy)."""
+    return get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
+                         conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
+                         compute_dtype=PRECISIONS[resolve_precision(config).precision], name=name)
 
 
 def load_source(config):
@@ -104,7 +109,8 @@ class Run:
         rng = tf.random.Generator.from_seed(config.seed + 7919 * self.worker_index)  # outside the scope: see steps
         with self.strategy.scope():
             self.G, self.D = build_networks(config, name_suffix)
-            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng)
+            G_ema = build_generator(config, "G_ema" + name_suffix) if config.g_ema else None
+            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng, G_ema=G_ema)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")  # critic steps done
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.steps.checkpoint_objects())
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.work_dir, "checkpoints"),
@@ -113,7 +119,15 @@ class Run:
     def restore(self):
         """Load the newest checkpoint of the run (the chief's, for every worker). Returns its path or None."""
         path = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
-        if path:
+        if not path:
+            return None
+        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        if self.steps.G_ema is not None and "G_ema" not in saved:  # saved with --g-ema off
+            objects = {k: v for k, v in self.steps.checkpoint_objects().items() if k not in ("G_ema", "ema_updates")}
+            tf.train.Checkpoint(step=self.step, **objects).restore(path).assert_existing_objects_matched()
+            log.info("the checkpoint has no moving average of G (--g-ema was off): it starts at G's weights")
+            self.steps.copy_to_ema()
+        else:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         return path
 
@@ -128,10 +142,13 @@ class Run:
         c = self.config
         meta = dict(image_size=c.image_size, g_conv_dim=c.g_conv_dim, d_conv_dim=c.d_conv_dim, n_res=c.n_res,
                     d_layers=c.d_layers, g_norm_affine=c.g_norm_affine, g_conv_bias=c.g_conv_bias,
-                    precision=c.precision, step=int(self.step), run_dir=os.path.abspath(self.run_dir))
+                    precision=resolve_precision(c).precision, step=int(self.step),
+                    run_dir=os.path.abspath(self.run_dir))
         if c.conditioning == "adain":  # the export adds conditioning and label_size from the generator itself
             meta["adain_dim"] = c.adain_dim
-        export_saved_model(self.G, self.D, out, meta)
+        if c.g_ema:
+            meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
+        export_saved_model(self.steps.G_out, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
         return out
 
@@ -141,23 +158,25 @@ class Run:
         c, source = self.config, self.source
         spe = steps_per_epoch(source, c.batch)
         total = spe * c.epochs
+        stop_at = min(total, c.max_steps) if c.max_steps else total  # --max-steps: the schedule stays --epochs'
         start = int(self.step)
         log.info(f"data: {source.name or c.data} ({len(source)} faces, {spe} steps per epoch); "
                  f"G {count_parameters(self.G):,} and D {count_parameters(self.D):,} parameters; "
-                 f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}")
+                 f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; precision "
+                 f"{resolve_precision(c).precision}" + (f" ({c.precision_note})" if c.precision_note else ""))
         if start:
             log.info(f"resuming at step {start} (epoch {start // spe + 1}, batch {start % spe})")
-        if start >= total:
-            log.info("training already finished")
+        if start >= stop_at:
+            log.info("training already finished" if start >= total else f"already at --max-steps {c.max_steps}")
             return
         writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief
                   else tf.summary.create_noop_writer())
         local_batch = c.batch // self.num_workers
         sample_batch = self._sample_batch()
-        progress = Progress(total, start, enabled=self.chief)
+        progress = Progress(stop_at, start, enabled=self.chief)
         stopper = _GracefulStop()
         last_save = time.time()
-        latest, pending = {}, {}
+        logged, pending = {}, {}  # the last logged means (for the progress line); tensors since the last log
         out_of_time = False
         with writer.as_default(), stopper:
             for epoch in range(start // spe, c.epochs):
@@ -167,28 +186,26 @@ class Run:
                 done = int(self.step) % spe
                 data = make_dataset(source, local_batch, c.image_size, epoch=epoch, skip_batches=done, seed=c.seed,
                                     flip=c.flip, num_workers=self.num_workers, worker_index=self.worker_index)
-                data = data.take(spe - done)  # every worker runs the same number of steps
+                data = data.take(min(spe, stop_at - epoch * spe) - done)  # every worker runs the same steps
                 for real, y_src in data:
-                    metrics = self._train_batch(real, y_src)
-                    latest.update(metrics)  # the generator's scalars change only every critic_steps
-                    for k, v in metrics.items():
+                    for k, v in self._train_batch(real, y_src).items():  # device tensors: no copy to the host
                         pending.setdefault(k, []).append(v)
                     self.step.assign_add(1)
                     step = int(self.step)
-                    progress.update(step, epoch + 1, c.epochs, c.batch, latest)
                     out_of_time = c.max_minutes and progress.elapsed() > 60 * c.max_minutes
-                    last = step == total or out_of_time
+                    last = step == stop_at or out_of_time
                     if self.chief and (step % c.log_every == 0 or last):  # means since the last log
-                        means = {k: float(np.mean(v)) for k, v in pending.items()}
-                        self._log_scalars(step, epoch + 1, means, lr_g, lr_d, progress.images_per_second(c.batch))
+                        logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
+                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
                         pending.clear()
+                    progress.update(step, epoch + 1, c.epochs, c.batch, logged)
                     if self.chief and (step % c.sample_every == 0 or last):
                         self._write_samples(step, *sample_batch)
                     if self.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or last):
                         progress.clear()
                         self._evaluate(step)
                     end_of_epoch = step % spe == 0
-                    if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested or out_of_time
+                    if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested or last
                             or time.time() - last_save > 60 * c.checkpoint_minutes):
                         progress.clear()
                         self.save()
@@ -197,34 +214,45 @@ class Run:
                         progress.clear()
                         log.info(f"stopped by signal at step {step}; resume with: python train.py --resume {self.run_dir}")
                         raise KeyboardInterrupt
-                    if out_of_time:
+                    if last:
                         break
-                if out_of_time:
+                if out_of_time or int(self.step) >= stop_at:
                     break
         progress.clear()
         writer.flush()
+        step = int(self.step)
         if out_of_time:
-            log.info(f"time budget of {c.max_minutes:g} min reached at step {int(self.step)} of {total} "
-                     f"(epoch {int(self.step) // spe + 1}); continue with: python train.py --resume {self.run_dir}")
+            log.info(f"time budget of {c.max_minutes:g} min reached at step {step} of {total} "
+                     f"(epoch {step // spe + 1}); continue with: python train.py --resume {self.run_dir}")
+        elif stop_at < total:
+            log.info(f"stopped at --max-steps {c.max_steps} of {total} steps in {progress.elapsed() / 60:.1f} min; "
+                     f"continue with: python train.py --resume {self.run_dir} --max-steps 0")
         else:
             log.info(f"finished {c.epochs} epochs ({total} steps) in {progress.elapsed() / 60:.1f} min")
 
     def _train_batch(self, real, y_src):
-        """One critic step, and a generator step after every `critic_steps` of them. Returns the scalars
-        of this batch's steps."""
-        c = self.config
+        """One critic step, and a generator step after every `critic_steps` of them (or, in the first
+        --au-head-start steps, one step of the critic's AU regression alone). Returns the steps' scalars
+        (tensors)."""
+        c, steps = self.config, self.steps
         step = int(self.step)
+        extras = steps.sample_extras(real)
+        if step < c.au_head_start:
+            real_, y_src_, extras_ = steps.distribute(real, y_src, extras)
+            return steps.au_step(real_, y_src_, extras_)
+        since = step - c.au_head_start  # the warm-ups start after the AU head's head start
         if c.att_warmup_steps:
-            self.steps.set_attention_weight(warmup_weight(step, c.lambda_att, c.lambda_att_start, c.att_warmup_steps))
+            steps.set_attention_weight(warmup_weight(since, c.lambda_att, c.lambda_att_start, c.att_warmup_steps))
         if c.cond_warmup_steps:
-            self.steps.set_au_weight(warmup_weight(step, c.lambda_cond, c.lambda_cond_start, c.cond_warmup_steps))
-        y_tgt = self.steps.sample_targets(y_src)
-        alpha = self.steps.sample_alpha(int(real.shape[0]))
-        batch = self.steps.distribute(real, y_src, y_tgt, alpha)
-        metrics = self.steps.critic_step(*batch)
-        if (int(self.step) + 1) % c.critic_steps == 0:
-            metrics = dict(metrics, **self.steps.generator_step(*batch))
-        return {k: float(v) for k, v in metrics.items()}
+            steps.set_au_weight(warmup_weight(since, c.lambda_cond, c.lambda_cond_start, c.cond_warmup_steps))
+        y_tgt = steps.sample_targets(y_src)
+        alpha = steps.sample_alpha(int(real.shape[0]))
+        batch = steps.distribute(real, y_src, y_tgt, alpha, extras)
+        critic_step = steps.critic_step_r1 if steps.r1_due(since) else steps.critic_step
+        metrics = critic_step(*batch)
+        if (since + 1) % c.critic_steps == 0:
+            metrics = dict(metrics, **steps.generator_step(*batch))
+        return metrics
 
     def _log_scalars(self, step, epoch, metrics, lr_g, lr_d, images_per_second):
         scalars = dict(metrics, **{"lr/G": lr_g, "lr/D": lr_d, "speed/images_per_s": images_per_second,
@@ -249,17 +277,24 @@ class Run:
         metrics.jsonl."""
         from evaluation.groundtruth import evaluate, summary_scalars
         from models.export import InMemoryModel
-        metrics, _, _ = evaluate(InMemoryModel(self.G, self.D, self.config.image_size), n_identities=2, n_multi=3)
+        def scores(G):
+            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.image_size), n_identities=2,
+                                            n_multi=3)[0])
+
+        scalars = scores(self.steps.G_out)
+        if self.steps.G_ema is not None:  # the average is what the run exports; the raw G's scores beside it
+            raw = scores(self.G)
+            scalars.update({"eval_raw/" + k[5:]: raw[k] for k in ("eval/single_gain_mean", "eval/single_gain_min",
+                                                                  "eval/noop_psnr", "eval/attention_mean")})
         self.G.train(), self.D.train()
-        scalars = summary_scalars(metrics)
         for k, v in scalars.items():
             tf.summary.scalar(k, v, step=step)
         with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(dict(step=step, **scalars)) + "\n")
-        log.info(f"step {step}: " + ", ".join(f"{k[5:]} {v:.3g}" for k, v in scalars.items()))
+        log.info(f"step {step}: " + ", ".join(f"{k.replace('eval/', '')} {v:.3g}" for k, v in scalars.items()))
 
     def _write_samples(self, step, real, y_src, y_tgt):
-        grid = sample_grid(self.G, real, y_src, y_tgt)
+        grid = sample_grid(self.steps.G_out, real, y_src, y_tgt)
         tf.summary.image("samples/input|color|attention|output|reconstruction", grid[None], step=step)
         write_png(os.path.join(self.run_dir, "samples", f"step_{step:07d}.png"), grid)
 

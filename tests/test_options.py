@@ -1,0 +1,213 @@
+"""The training options beyond the paper (all off by default): each does what its flag says, and breaks a test
+when it stops doing it."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from models.export import LoadedModel
+from training.config import TrainConfig, resolve_precision
+from training.loop import Run, build_networks, load_source
+from training.steps import GANimationSteps
+
+
+def _steps(name, **overrides):
+    config = tiny_config(**overrides)
+    G, D = build_networks(config, name_suffix=name(""))
+    return config, GANimationSteps(G, D, config)
+
+
+def _batch(config, seed=0):
+    rng = np.random.default_rng(seed)
+    s, b = config.image_size, config.batch
+    return (tf.constant(rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32)),
+            tf.constant(rng.uniform(0, 1, (b, 17)).astype(np.float32)))
+
+
+def _values(model):
+    return [w.numpy().copy() for w in model.all_weights]
+
+
+def _set(model, values):
+    for w, v in zip(model.all_weights, values):
+        w.assign(v)
+
+
+def _inputs(steps, config, seed=0):
+    real, y_src = _batch(config, seed)
+    return real, y_src, steps.sample_targets(y_src), steps.sample_alpha(config.batch), steps.sample_extras(real)
+
+
+def test_the_defaults_are_the_paper():
+    c = TrainConfig()
+    assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
+            c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0)
+
+
+# --- --g-ema ---
+
+def _ema_run(tmp_path, name, suffix, **overrides):
+    config = tiny_config(g_ema=0.9, eval_every=0, **overrides)
+    return Run(config, str(tmp_path), load_source(config), name_suffix=name(suffix))
+
+
+def test_the_moving_average_follows_its_formula(tmp_path, name):
+    run = _ema_run(tmp_path, name, "_a")
+    steps = run.steps
+    np.testing.assert_array_equal(steps.G_ema.all_weights[0].numpy(), steps.G.all_weights[0].numpy())  # starts at G
+    for n in range(3):
+        average = _values(steps.G_ema)
+        steps.generator_step(*_inputs(steps, run.config, n))
+        decay = min(0.9, (1 + n) / (10 + n))  # 0.1, 0.18, 0.25: the ramp-up, then 0.9
+        for a, w, e in zip(average, steps.G.all_weights, steps.G_ema.all_weights):
+            np.testing.assert_allclose(e.numpy(), decay * a + (1 - decay) * w.numpy(), rtol=1e-5, atol=1e-7)
+    assert int(steps.ema_updates) == 3
+    assert steps.generator_step.experimental_get_tracing_count() == 1
+
+
+def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name):
+    run = _ema_run(tmp_path, name, "_a", epochs=1)
+    run.train()  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand to tell it from G
+    for w in run.steps.G_ema.all_weights:
+        w.assign(w * 0.5)
+    run.save()
+    again = _ema_run(tmp_path, name, "_b", epochs=1)
+    again.restore()
+    for a, b in zip(run.steps.G_ema.all_weights, again.steps.G_ema.all_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    out = again.export()
+    model = LoadedModel(out)
+    assert "moving average" in model.metadata["generator"]
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    aus = np.full((2, 17), 2.0, np.float32)
+    from models.export import InMemoryModel
+    expected = InMemoryModel(again.steps.G_ema, again.D, 32).edit(images, aus)["images"]
+    of_g = InMemoryModel(again.G, again.D, 32).edit(images, aus)["images"]
+    np.testing.assert_array_equal(model.edit(images, aus)["images"], expected)  # the average, not G
+    assert not np.array_equal(expected, of_g)
+
+
+def test_turning_the_average_on_at_resume_starts_it_at_g(tmp_path, name):
+    config = tiny_config(eval_every=0, epochs=1)
+    plain = Run(config, str(tmp_path), load_source(config), name_suffix=name("_a"))
+    plain.train()
+    run = _ema_run(tmp_path, name, "_b", epochs=1)
+    run.restore()
+    for a, b in zip(plain.G.all_weights, run.steps.G_ema.all_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# --- the robust AU head ---
+
+def test_the_au_jacobian_penalty_enters_the_critic_loss(name):
+    config, steps = _steps(name, lambda_au_jacobian=3.0)
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    assert extras["au_probe"].shape == (config.batch, 17)
+    m = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert m["D/au_jacobian"] > 0
+    expected = m["D/adv"] + 10 * m["D/gp"] + 160 * m["D/cond"] + 3.0 * m["D/au_jacobian"]
+    assert m["D/total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_au_noise_reaches_the_au_head_only(name):
+    """With --au-noise the AU loss is computed on noisy real images; the realness terms see the clean ones."""
+    config, steps = _steps(name)
+    _, noisy = _steps(name, au_noise=0.5)
+    _set(noisy.G, _values(steps.G))
+    _set(noisy.D, _values(steps.D))
+    real, y_src, y_tgt, alpha, _ = _inputs(steps, config)
+    extras = noisy.sample_extras(real)
+    assert extras["au_noise"].shape == real.shape
+    assert 0 < float(tf.math.reduce_std(extras["au_noise"])) < 0.5
+    _, expected_aus = steps.D(real + extras["au_noise"])  # before either step moves the weights
+    clean_m = steps.critic_step(real, y_src, y_tgt, alpha)
+    noisy_m = noisy.critic_step(real, y_src, y_tgt, alpha, extras)
+    assert float(noisy_m["D/adv"]) == pytest.approx(float(clean_m["D/adv"]), rel=1e-4)
+    assert float(noisy_m["D/gp"]) == pytest.approx(float(clean_m["D/gp"]), rel=1e-4)
+    assert float(noisy_m["D/cond"]) == pytest.approx(float(tf.reduce_mean((expected_aus - y_src) ** 2)), rel=1e-4)
+
+
+def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name):
+    config = tiny_config(au_head_start=3, epochs=2, eval_every=0, log_every=1, critic_steps=1, att_warmup_steps=2,
+                         lambda_att_start=5.0)
+    run = Run(config, str(tmp_path), load_source(config), name_suffix=name(""))
+    g0 = _values(run.G)
+    real, y_src = _batch(config)
+    d0 = _values(run.D)
+    m = run.steps.au_step(real, y_src, {})
+    assert set(m) == {"D/cond", "D/total"} and float(m["D/total"]) == pytest.approx(160 * float(m["D/cond"]))
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d0, run.D.all_weights))
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(g0, run.G.all_weights))
+    run.train()
+    with open(tmp_path / "metrics.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert all("D/adv" not in r and "G/total" not in r for r in rows[:3])  # steps 1-3: the AU head alone
+    assert all("D/adv" in r and "G/total" in r for r in rows[3:])
+    assert [r["weights/lambda_att"] for r in rows[3:5]] == pytest.approx([5.0, 2.55])  # the warm-up starts after
+
+
+# --- the nonsaturating loss with a lazy R1 ---
+
+def test_the_nonsaturating_critic_step_and_its_lazy_r1(name):
+    config, steps = _steps(name, gan_loss="nonsaturating", r1_gamma=2.0, r1_every=4)
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    d0, g0 = _values(steps.D), _values(steps.G)
+    plain = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert set(plain) == {"D/adv", "D/cond", "D/total"}
+    assert plain["D/total"] == pytest.approx(plain["D/adv"] + 160 * plain["D/cond"], rel=1e-5)
+    assert 0 < plain["D/adv"] < 2 * np.log(2) + 0.5  # logistic losses near log 2 each at the start
+    _set(steps.D, d0)
+    lazy = {k: float(v) for k, v in steps.critic_step_r1(real, y_src, y_tgt, alpha, extras).items()}
+    assert lazy["D/r1"] > 0
+    assert lazy["D/total"] == pytest.approx(plain["D/total"] + 0.5 * 2.0 * 4 * lazy["D/r1"], rel=1e-5)
+    g = {k: float(v) for k, v in steps.generator_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert g["G/adv"] > 0  # softplus(-D(fake)), not -D(fake)
+    assert [steps.r1_due(s) for s in range(6)] == [True, False, False, False, True, False]
+    assert steps.critic_step.experimental_get_tracing_count() == 1
+    assert steps.critic_step_r1.experimental_get_tracing_count() == 1
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(g0, steps.G.all_weights))
+
+
+def test_the_wgan_default_never_runs_r1(name):
+    _, steps = _steps(name)
+    assert not any(steps.r1_due(s) for s in range(10))
+
+
+# --- the color mask's smoothness ---
+
+def test_color_tv_enters_the_generator_loss(name):
+    config, steps = _steps(name, lambda_color_tv=2.0)
+    m = {k: float(v) for k, v in steps.generator_step(*_inputs(steps, config)).items()}
+    assert m["G/color_tv"] > 0
+    expected = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"] \
+        + 2.0 * m["G/color_tv"]
+    assert m["G/total"] == pytest.approx(expected, rel=1e-5)
+
+
+# --- --max-steps and --precision auto ---
+
+def test_max_steps_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
+    config = tiny_config(epochs=3, max_steps=5, eval_every=0)  # 3 epochs of 4 steps; stop at 5
+    source = load_source(config)
+    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
+    run.train()
+    assert int(run.step) == 5
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-5")
+    import dataclasses
+    again = Run(dataclasses.replace(config, max_steps=0), str(tmp_path), source, name_suffix=name("_b"))
+    again.restore()
+    again.train()
+    assert int(again.step) == 12
+
+
+def test_precision_auto_picks_bf16_only_where_it_is_native(monkeypatch):
+    import training.config as tc
+    monkeypatch.setattr(tc, "native_bf16", lambda: (False, "CPU has no avx512_bf16 or amx_bf16"))
+    picked = resolve_precision(TrainConfig(precision="auto"))
+    assert picked.precision == "fp32" and "no avx512_bf16" in picked.precision_note
+    monkeypatch.setattr(tc, "native_bf16", lambda: (True, "CPU has avx512_bf16"))
+    picked = resolve_precision(TrainConfig(precision="auto"))
+    assert picked.precision == "bf16" and picked.precision_note == "auto picked bf16: CPU has avx512_bf16"
+    assert resolve_precision(TrainConfig(precision="fp32")).precision == "fp32"  # asked for: kept
