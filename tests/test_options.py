@@ -43,7 +43,7 @@ def _inputs(steps, config, seed=0):
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
-            c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0)
+            c.lambda_idt, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0)
 
 
 # --- --g-ema ---
@@ -211,3 +211,16 @@ def test_precision_auto_picks_bf16_only_where_it_is_native(monkeypatch):
     picked = resolve_precision(TrainConfig(precision="auto"))
     assert picked.precision == "bf16" and picked.precision_note == "auto picked bf16: CPU has avx512_bf16"
     assert resolve_precision(TrainConfig(precision="fp32")).precision == "fp32"  # asked for: kept
+
+
+def test_the_identity_loss_enters_the_generator_loss(name):
+    """--lambda-idt: G asked for the source's own AUs must return the input; its L1 joins the weighted sum."""
+    config, steps = _steps(name, lambda_idt=4.0)
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    from training.steps import generate
+    idt, _, _ = generate(steps.G, real, y_src)  # before the step moves the weights
+    expected_idt = float(tf.reduce_mean(tf.abs(idt - real)))
+    m = {k: float(v) for k, v in steps.generator_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert m["G/idt"] == pytest.approx(expected_idt, rel=1e-4)
+    expected = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"] + 4.0 * m["G/idt"]
+    assert m["G/total"] == pytest.approx(expected, rel=1e-5)

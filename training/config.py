@@ -88,6 +88,9 @@ class TrainConfig:
     au_head_start: int = _f(0, "the first N critic steps train only the critic's AU regression on real images "
                                "(no generator, no adversarial loss), so that the generator never trains against "
                                "a random AU head; the warm-ups start after it; 0 = off (the paper)")
+    lambda_idt: float = _f(0.0, "weight of an identity loss mean |G(real, y_src) - real| (CycleGAN's identity mapping): "
+                                "asked for its own AUs the generator must return its input, a direct pixel "
+                                "signal for the color mask; one more generator pass per step; 0 = off (the paper)")
     lambda_color_tv: float = _f(0.0, "weight of the color mask's total variation where the output uses it "
                                      "((1 - A) weighted, mean over pixels): smooths colour noise; 0 = off")
     # --- loss weights (one visible weighted sum in training/steps.py) ---
@@ -142,8 +145,8 @@ class TrainConfig:
             (self.gan_loss in GAN_LOSSES, f"--gan-loss must be one of {', '.join(GAN_LOSSES)}"),
             (0.0 <= self.g_ema < 1.0, "--g-ema must be in [0, 1)"),
             (self.r1_gamma >= 0 and self.r1_every >= 1, "--r1-gamma must be >= 0 and --r1-every >= 1"),
-            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv) >= 0,
-             "--lambda-au-jacobian, --au-noise and --lambda-color-tv must be >= 0"),
+            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv, self.lambda_idt) >= 0,
+             "--lambda-au-jacobian, --au-noise, --lambda-idt and --lambda-color-tv must be >= 0"),
             (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),

@@ -237,6 +237,10 @@ class GANimationSteps:
             tv = losses.attention_smoothness(att_fake) + losses.attention_smoothness(att_rec)
             total = adv + self.lambda_cond * cond + c.lambda_cyc * cyc + self.lambda_att * att + c.lambda_tv * tv
             terms = {"G/adv": adv, "G/cond": cond, "G/cyc": cyc, "G/att": att, "G/tv": tv}
+            if c.lambda_idt:  # the identity mapping: asked for its own AUs, G must return the input
+                idt, _, _ = generate(self.G, real, y_src)
+                terms["G/idt"] = losses.cycle_loss(idt, real)
+                total += c.lambda_idt * terms["G/idt"]
             if c.lambda_color_tv:
                 terms["G/color_tv"] = (losses.color_smoothness(color_fake, att_fake)
                                        + losses.color_smoothness(color_rec, att_rec))
