@@ -32,7 +32,7 @@ from data.images import resize_square
 from data.progress import ProgressBar
 from data.readers import SHARDS_INDEX
 from data.source import FaceSource, ShardSource
-from data.validate import image_size_from_header
+from data.images import image_size_from_header
 from utils.files import atomic_write_text, replace_folder
 
 logger = logging.getLogger(__name__)
