@@ -226,10 +226,10 @@ def main(argv=None):
     if not 0 < args.port < 65536:
         raise DataError("--port", f"{args.port} is not a port number")
     check_port(args.host, args.port)  # before the model loads
+    from inference.edit import load_model, resolve_model_dir
+    model_dir = resolve_model_dir(args.model)  # checked before the slow TensorFlow import
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
-    from inference.edit import load_model, resolve_model_dir
-    model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
     print(f"model: {model_dir} ({model.image_size} px); open http://{args.host}:{args.port} (Ctrl-C stops)")
     launch(build_app(model, model_dir), args.host, args.port)

@@ -29,7 +29,7 @@ from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
-from training.config import PRECISIONS, resolve_precision
+from training.config import PRECISIONS, load_source, resolve_precision  # noqa: F401 (load_source: API)
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.files import atomic_write_text, write_png
@@ -53,23 +53,6 @@ def build_generator(config, name, num_aus=NUM_AUS):
     return get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
                          conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
                          compute_dtype=PRECISIONS[resolve_precision(config).precision], name=name)
-
-
-def load_source(config):
-    """The training data named by the config: a dataset path, or the built-in synthetic faces."""
-    if config.data:
-        from data.validate import load_checked  # checks every image and AU row; prints a summary
-        source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
-                              image_size=config.image_size, strict=config.strict,
-                              min_confidence=config.min_confidence)
-    else:
-        from data.synthetic import make_synthetic_source
-        source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
-                                       size=config.image_size, seed=config.seed)
-    if len(source) < config.batch:
-        raise DataError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
-                                                         f"of {config.batch} (lower --batch)")
-    return source
 
 
 def new_run_dir(config):
@@ -329,8 +312,9 @@ class _GracefulStop:
         self.requested = True
 
 
-def start(config, resume_dir=None, export_only=False, strategy=None):
-    """Train (and export) as train.py does. Returns the run directory.
+def start(config, resume_dir=None, export_only=False, strategy=None, source=None):
+    """Train (and export) as train.py does. Returns the run directory. `source`: the data, if already loaded
+    (train.py loads it before TensorFlow starts, so bad data is reported at once).
 
     Under a multi-worker strategy every worker runs this with the same --run-name (or --resume): the chief
     creates and owns the run directory, the others keep their checkpoints and log in RUN_DIR/workers/.
@@ -340,7 +324,8 @@ def start(config, resume_dir=None, export_only=False, strategy=None):
     if config.batch % strategy.num_replicas_in_sync:
         raise DataError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
                               "replicas")
-    source = None if export_only else load_source(config)  # bad data fails here, before anything is written
+    if source is None and not export_only:
+        source = load_source(config)  # bad data fails here, before anything is written
     if resume_dir:
         run_dir = resume_dir
     elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
