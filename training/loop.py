@@ -5,6 +5,7 @@ RUN_DIR/
   log.txt            what was printed, with times
   metrics.jsonl      one JSON line of scalars every --log-every steps
   tb/                TensorBoard events: every loss term, the learning rates, images/s, sample grids
+                     (a resume drops what a killed run logged past its last checkpoint from both)
   samples/           step_XXXXXXX.png: input | color | attention | output | reconstruction, one row per face
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
   export/            the SavedModel (models/export.py) written at the end
@@ -152,8 +153,13 @@ class Run:
         if start >= stop_at:
             log.info("training already finished" if start >= total else f"already at --max-steps {c.max_steps}")
             return
-        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief
-                  else tf.summary.create_noop_writer())
+        tb = os.path.join(self.run_dir, "tb")
+        resumed = self.chief and os.path.isdir(tb) and any("tfevents" in f for f in os.listdir(tb))
+        writer = tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
+        if self.chief:  # a killed run logged past its last checkpoint: those steps are trained again
+            drop_metrics_after(os.path.join(self.run_dir, "metrics.jsonl"), start)
+        if resumed:
+            purge_tensorboard_after(writer, start)
         local_batch = c.batch // self.num_workers
         sample_batch = self._sample_batch()
         progress = Progress(stop_at, start, enabled=self.chief)
@@ -280,6 +286,39 @@ class Run:
         grid = sample_grid(self.steps.G_out, real, y_src, y_tgt)
         tf.summary.image("samples/input|color|attention|output|reconstruction", grid[None], step=step)
         write_png(os.path.join(self.run_dir, "samples", f"step_{step:07d}.png"), grid)
+
+
+def drop_metrics_after(path, step):
+    """Rewrite metrics.jsonl (atomically) without its lines past `step`, and without a line cut short by a kill;
+    a resumed run logs those steps again."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.readlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line).get("step", 0) <= step and line.endswith("\n"):
+                kept.append(line)
+        except (ValueError, AttributeError):
+            pass
+    if len(kept) < len(lines):
+        atomic_write_text(path, "".join(kept))
+
+
+def purge_tensorboard_after(writer, step):
+    """Make TensorBoard drop what an earlier, killed process of this run logged past `step`: TensorBoard purges
+    every event with a step >= N that it read before a SessionLog.START event at step N (its event accumulators,
+    `_CheckForRestartAndMaybePurge`). TF2's writer has no purge_step argument, so the event is written raw
+    (summary_ops_v2.import_event, TF2's writer op for a serialized Event). It is written twice: TensorBoard's
+    Python loader takes the first START it sees in a run for the run's beginning, not a restart, and TF2 writes
+    none of its own (a second START at the same step purges nothing more)."""
+    from tensorflow.python.ops import summary_ops_v2
+    event = tf.compat.v1.Event(wall_time=time.time(), step=step + 1,
+                               session_log=tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START))
+    with writer.as_default():
+        for _ in range(2):
+            summary_ops_v2.import_event(tf.constant(event.SerializeToString()))
 
 
 def sample_grid(G, real, y_src, y_tgt):
