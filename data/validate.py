@@ -8,10 +8,11 @@ What is checked, and what happens to a sample that fails (`data.problems.Problem
 |-----------------------------------------------------------------|------------------|---------------|
 | image missing, empty, not an image, truncated or corrupt        | left out         | stop          |
 | image over 50 megapixels by its header (not decoded)            | left out         | stop          |
-| AU row with NaN, negative or > 5 values                         | left out         | stop          |
+| AU row with an empty cell, NaN, negative or > 5 values          | left out         | stop          |
 | split id with no image or no AUs; no usable OpenFace row        | left out         | stop          |
 | the same image twice (same bytes, or the same path)             | first one kept   | stop          |
-| duplicate ids in a split file or the AU file                    | first one kept   | stop          |
+| duplicate ids in a split file, the AU file or a manifest        | first one kept   | stop          |
+| manifest without ids: one file name in two folders              | kept (warning)   | stop          |
 | an id in two split files                                        | kept (warning)   | stop          |
 | image not S x S (`--image-size`)                                | kept (warning: the pipeline resizes it) | stop |
 
