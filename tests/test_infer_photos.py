@@ -281,8 +281,8 @@ def test_a_long_au_csv_is_written_batch_by_batch(export, tmp_path, monkeypatch):
     events = []
     from models.export import LoadedModel
     original_edit = LoadedModel.edit
-    monkeypatch.setattr(LoadedModel, "edit",
-                        lambda self, images, aus: events.append(("edit", len(images))) or original_edit(self, images, aus))
+    monkeypatch.setattr(LoadedModel, "edit", lambda self, images, aus: events.append(("edit", len(images)))
+                        or original_edit(self, images, aus))
     original_write = run.write
     monkeypatch.setattr(run, "write", lambda path, *a: events.append(("write", os.path.basename(path)))
                         or original_write(path, *a))
