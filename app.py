@@ -12,8 +12,10 @@ sliders' expression. Files over 25 MB, images over 50 megapixels and files that 
 a message in the page. Nothing leaves the machine: no share link, no analytics, no fonts from the web.
 """
 import argparse
+import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 from utils.cli import run_main
@@ -52,6 +54,7 @@ def build_app(model, model_name=""):
     from inference.expressions import EXPRESSIONS, REFERENCE_INTENSITY, expression_aus
 
     work = tempfile.mkdtemp(prefix="ganimation-app-")  # animations; gradio serves them from its own cache
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # removed when the app stops
 
     def values(aus):
         return [round(float(v), 2) for v in aus]
@@ -199,11 +202,35 @@ def build_app(model, model_name=""):
 
 
 def launch(page, host="127.0.0.1", port=DEFAULT_PORT, block=True):
-    """Serve the page: no share link, no analytics; uploads over the limit are refused by the page."""
+    """Serve the page: no share link, no analytics; uploads over the limit are refused by the page. Gradio prints
+    nothing (main says where the page is); block=True serves until Ctrl-C or SIGTERM."""
     from inference.interactive import MAX_UPLOAD_MB
-    return page.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=not block,
-                       prevent_thread_lock=not block, max_file_size=f"{MAX_UPLOAD_MB}mb", ssr_mode=False,
-                       pwa=False, mcp_server=False, footer_links=["settings"], show_error=True, css=CSS)
+    result = page.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
+                         prevent_thread_lock=True, max_file_size=f"{MAX_UPLOAD_MB}mb", ssr_mode=False, pwa=False,
+                         mcp_server=False, footer_links=["settings"], show_error=True, css=CSS)
+    if block:
+        page.block_thread()  # returns on Ctrl-C, after closing the server
+    return result
+
+
+def where(host, port):
+    """Where the page can be opened, for the line app.py prints."""
+    if host not in ("0.0.0.0", "::"):
+        return f"open http://{'[' + host + ']' if ':' in host else host}:{port}"
+    return (f"open http://127.0.0.1:{port} here; reachable from the network at http://{network_address()}:{port} "
+            f"(--host {host}: every address of this machine)")
+
+
+def network_address():
+    """This machine's address on its network (the source address of a route out; nothing is sent), or its
+    name when it has no route."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: connecting a UDP socket only picks the route
+            return s.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
 
 
 def check_port(host, port):
@@ -226,14 +253,21 @@ def main(argv=None):
     if not 0 < args.port < 65536:
         raise DataError("--port", f"{args.port} is not a port number")
     check_port(args.host, args.port)  # before the model loads
+    from inference.edit import load_model, resolve_model_dir
+    model_dir = resolve_model_dir(args.model)  # checked before the slow TensorFlow import
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
-    from inference.edit import load_model, resolve_model_dir
-    model_dir = resolve_model_dir(args.model)
     model = load_model(model_dir)
-    print(f"model: {model_dir} ({model.image_size} px); open http://{args.host}:{args.port} (Ctrl-C stops)")
-    launch(build_app(model, model_dir), args.host, args.port)
+    page = build_app(model, model_dir)
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops the page as Ctrl-C does (and the temporary files go)
+    launch(page, args.host, args.port, block=False)
+    print(f"model: {model_dir} ({model.image_size} px); {where(args.host, args.port)} (Ctrl-C stops)", flush=True)
+    page.block_thread()
     return 0
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -31,11 +31,11 @@ def main(argv=None):
     from data.errors import DataError
     if args.identities < 1 or args.multi < 1:
         raise DataError(None, "--identities and --multi must be >= 1")
+    from inference.edit import load_model, resolve_model_dir
+    export_dir = resolve_model_dir(args.model)  # checked before the slow TensorFlow import
     quiet_tensorflow()
     from evaluation.groundtruth import evaluate
     from evaluation.report import write_report
-    from inference.edit import load_model, resolve_model_dir
-    export_dir = resolve_model_dir(args.model)
     model = load_model(export_dir)
     if args.image_size and args.image_size != model.image_size:
         raise DataError(export_dir, f"the model takes {model.image_size} x {model.image_size} images, "

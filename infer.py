@@ -23,6 +23,7 @@ from utils.cli import run_main
 
 
 def parse_args(argv=None):
+    from inference.run import MAX_OUTPUTS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="the photo (any size; JPEG, PNG, ...) or a folder of photos")
     p.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
@@ -59,6 +60,9 @@ def parse_args(argv=None):
     o.add_argument("--pingpong", action="store_true", help="animate there and back")
     o.add_argument("--fps", type=float, default=12.0, help="frame rate of --animate (default 12)")
     o.add_argument("--batch-size", type=int, default=16, help="crops per model call (default 16)")
+    o.add_argument("--max-outputs", type=int, default=MAX_OUTPUTS, metavar="N",
+                   help=f"refuse to write more than N files (default {MAX_OUTPUTS}): a long --aus CSV or a large "
+                        "folder asks for the limit to be raised on purpose")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 

@@ -27,25 +27,32 @@ def parse_args(argv=None):
 
 def main(argv=None):
     parser, args = parse_args(argv)
+    import os
+
     from data.errors import DataError
-    from training.config import config_from_args, read_run_config
+    from training.config import config_from_args, load_source, read_run_config, resolve_precision
     if args.export_only and not args.resume:
         parser.error("--export-only needs --resume RUN_DIR")
     base = None
     if args.resume:
         base = read_run_config(args.resume)
     try:
-        config = config_from_args(args, base)
+        config = config_from_args(args, base, resolve=False)  # --precision auto is resolved after the data check
     except ValueError as e:
         raise DataError(None, str(e)) from None
     if args.dry_run:
-        print(config.to_json())
+        print(resolve_precision(config).to_json())
         return 0
+    # What needs no TensorFlow is checked before its slow import: the data, a checkpoint to export.
+    if args.export_only and not os.path.isfile(os.path.join(args.resume, "checkpoints", "checkpoint")):
+        raise DataError(args.resume, "has no checkpoint to export")
+    source = None if args.export_only else load_source(config)
     quiet_tensorflow(init_runtime=False)
+    config = resolve_precision(config)
     from training.distribute import make_strategy
     strategy = make_strategy(config.strategy, config.cpu_devices)  # before TensorFlow's runtime starts
     from training.loop import start
-    run_dir = start(config, resume_dir=args.resume, export_only=args.export_only, strategy=strategy)
+    run_dir = start(config, resume_dir=args.resume, export_only=args.export_only, strategy=strategy, source=source)
     print(run_dir)
     return 0
 

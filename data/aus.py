@@ -102,6 +102,7 @@ def parse_aus(values, source, rows: Optional[Sequence] = None, columns: Optional
     return result
 
 
+AU_EMPTY = "AU value is empty"
 AU_NAN = "AU value is NaN or infinite"
 AU_NEGATIVE = "AU value is negative"
 AU_TOO_HIGH = f"AU value is above {AU_MAX:g}"
@@ -287,10 +288,18 @@ def _rows_from_cells(path, header: _Header, cells, lines, min_confidence, lenien
     kept_lines = [f"line {lines[k]}" for k in kept]
     au_names = [names[i] for i in header.au_idx]
     raw = np.empty((len(kept), NUM_AUS), dtype=np.float64)
+    empty = np.zeros(len(kept), dtype=bool)  # lenient reads: rows with an empty AU cell, left out like NaN rows
     for c, i in enumerate(header.au_idx):
         column = cells[i]
-        raw[:, c] = [_number(path, column[k], lines[k], au_names[c]) for k in kept]
+        if lenient:
+            blank = np.array([not column[k].strip() for k in kept], dtype=bool)
+            empty |= blank
+            raw[:, c] = [np.nan if b else _number(path, column[k], lines[k], au_names[c]) for k, b in zip(kept, blank)]
+        else:
+            raw[:, c] = [_number(path, column[k], lines[k], au_names[c]) for k in kept]
     aus, problems = _checked_aus(path, raw, rows=kept_lines, columns=au_names, lenient=lenient)
+    if lenient:
+        problems = [AU_EMPTY if e else p for e, p in zip(empty, problems)]
     extra = {name: [cells[i][k].strip() for k in kept] for name, i in header.extra_idx.items()}
     return _AuRows(aus=aus, lines=kept_lines, confidence=None if confidence is None else confidence[kept],
                    extra=extra, problems=problems)
@@ -348,8 +357,8 @@ def _rows_with_pandas(path, header: _Header, min_confidence, lenient=False) -> _
 def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=False) -> _AuRows:
     """Read an AU CSV (OpenFace or plain): kept rows' AUs, line numbers, confidences and `extra` columns.
 
-    lenient: rows with NaN or out-of-range AUs are returned as NaN rows with `problems` saying why, instead of
-    raising (malformed files are errors either way)."""
+    lenient: rows with empty, NaN or out-of-range AUs are returned as NaN rows with `problems` saying why,
+    instead of raising (malformed files are errors either way)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(path, "does not exist")

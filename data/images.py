@@ -1,18 +1,95 @@
-"""Reading and writing photos: any common format in, uint8 RGB out."""
+"""Reading and writing photos: any common format in, uint8 RGB out.
+
+Images over MAX_PIXELS (50 megapixels) are refused from their header, before anything is decoded: a small file
+can claim 60000 x 60000 pixels (an "image bomb", 10 GB once decoded).
+"""
+import io
 import os
+import struct
+import warnings
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from data.errors import DataError
+from utils.cli import quiet_native_stderr
 from utils.files import atomic_write_bytes, encode_image
+
+MAX_PIXELS = 50_000_000  # larger images are refused before decoding (infer.py, data sets, the web page)
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+def image_size_from_header(data) -> Optional[tuple]:
+    """(width, height) from a JPEG, PNG, BMP or GIF header (bytes or a uint8 array); None for anything else
+    or a header cut short."""
+    head = bytes(data[:32])
+    try:
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", head[6:10])
+        if head[:2] == b"BM":
+            w, h = struct.unpack("<ii", head[18:26])
+            return w, abs(h)  # a negative height means rows stored top-down
+        if head[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data) -> Optional[tuple]:
+    """Walk the JPEG markers to the start-of-frame segment; only the header is read."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            if i + 9 > n:
+                return None
+            h = (int(data[i + 5]) << 8) | int(data[i + 6])
+            w = (int(data[i + 7]) << 8) | int(data[i + 8])
+            return w, h
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        i += 2 + ((int(data[i + 2]) << 8) | int(data[i + 3]))
+    return None
+
+
+def pixel_problem(data) -> Optional[str]:
+    """Why encoded image bytes (or a uint8 array) are refused before decoding, or None: more than MAX_PIXELS by
+    the header (JPEG, PNG, BMP and GIF parsed here; TIFF, WebP and the rest by Pillow, which reads the header
+    only). Bytes that are no image Pillow knows pass: the decoder then says what is wrong with them."""
+    limit = f"more than the limit of {MAX_PIXELS / 1e6:g} megapixels"
+    size = image_size_from_header(data)
+    if size is None:
+        from PIL import Image
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as probe:
+                    size = probe.size
+        except Image.DecompressionBombError:  # Pillow's own limit, far above ours
+            return f"is too large an image ({limit})"
+        except Exception:
+            return None
+    if size[0] * size[1] > MAX_PIXELS:
+        return f"is too large an image ({size[0]} x {size[1]} pixels, {limit})"
+    return None
 
 
 def read_image(path):
     """An image file -> uint8 RGB (H, W, 3).
 
     JPEG, PNG, BMP, TIFF, WebP; gray, RGBA (alpha dropped) and 16-bit images are converted, and the EXIF
-    orientation is applied. A missing, empty or corrupt file is a DataError naming it.
+    orientation is applied. A missing, empty, corrupt or too large (MAX_PIXELS, from the header) file is a
+    DataError naming it. What the decoder's libraries print about a bad file is kept off the terminal.
     """
     if not os.path.exists(path):
         raise DataError(path, "does not exist")
@@ -21,7 +98,14 @@ def read_image(path):
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
         raise DataError(path, "is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF-rotated, gray and alpha handled
+    problem = pixel_problem(data)
+    if problem:
+        raise DataError(path, problem)
+    try:
+        with quiet_native_stderr():
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF-rotated, gray and alpha handled
+    except cv2.error:  # OpenCV's own limits (a format whose size the header check could not read)
+        image = None
     if image is None:
         raise DataError(path, "is not a readable image (corrupt, or an unsupported format)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

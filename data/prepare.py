@@ -18,15 +18,14 @@
    OpenFace on DATASET/imgs, then join its output with the second form of the command (README, "Preparing
    photos").
 
-The same photos and flags give the same files. The data set folder is written under a temporary name and
-renamed when complete, so a failed run leaves nothing; the join rewrites manifest.csv atomically.
+The same photos and flags give the same files. The data set folder is built under a temporary name beside it and
+renamed into place when complete, crops.csv written last (utils.files.replace_folder), so a failed or killed run
+leaves no DATASET (and the next run removes what a killed one left); the join rewrites manifest.csv atomically.
 """
 import argparse
 import csv
 import io
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
@@ -203,39 +202,26 @@ def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
     return _csv_text(["path", "split"] + list(AU_NAMES), lines)
 
 
-def _new_folder(out) -> str:
-    """A temporary folder beside `out`, which must not exist yet (or be empty)."""
-    out = os.path.abspath(out)
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise DataError(out, "exists and is not an empty folder: choose a new folder for the data set")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    return tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=os.path.dirname(out))
-
-
 def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fraction=0.1, seed=0,
             detect_confidence=0.9, min_face=40, min_confidence=None, problems=None) -> List[Dict]:
-    """Steps 1-3 of the module docstring into the new folder `out`. Returns the crop rows."""
+    """Steps 1-3 of the module docstring into the new folder `out` (which must not exist, or be empty).
+    Returns the crop rows."""
+    from utils.files import atomic_write_text, replace_folder
     problems = problems if problems is not None else Problems()
     if not os.path.isdir(photos):
         raise DataError(photos, "is not a folder of photos")
-    tmp = _new_folder(out)
-    try:
+    out = os.path.abspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise DataError(out, "exists and is not an empty folder: choose a new folder for the data set")
+    with replace_folder(out, CROPS) as tmp:
         rows = crop_photos(photos, tmp, size, margin, mode, detect_confidence, min_face, problems)
         if not rows:
             raise DataError(photos, f"no face cropped: {problems.one_line()}")
         assign_splits(rows, test_fraction, seed)
-        with open(os.path.join(tmp, CROPS), "w", encoding="utf-8") as fh:
-            fh.write(crops_csv_text(rows))
         if aus is not None:
-            with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
-                fh.write(join_aus(out, aus, rows, min_confidence, problems))
+            atomic_write_text(os.path.join(tmp, MANIFEST), join_aus(out, aus, rows, min_confidence, problems))
         write_problems_csv(os.path.join(tmp, REPORT), problems)
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_text(os.path.join(tmp, CROPS), crops_csv_text(rows))  # last: the data set is complete
     return rows
 
 

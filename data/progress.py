@@ -9,11 +9,16 @@ import time
 class ProgressBar:
     def __init__(self, total, label, stream=None):
         self.total, self.label = max(int(total), 0), label
-        self.stream = stream or sys.stderr
+        self._stream = stream
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.min_interval = 0.2 if self.tty else 30.0
         self.done, self.t0, self.last = 0, time.time(), time.time()
         self._drawn = False
+
+    @property
+    def stream(self):
+        """The stream given, else sys.stderr as it is now (utils.cli.quiet_native_stderr swaps it for a while)."""
+        return self._stream or sys.stderr
 
     def update(self, n=1):
         self.done += n

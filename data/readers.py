@@ -281,9 +281,10 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
 
     Relative paths are relative to the manifest's folder. Ids are the `id` column, else the image file stems.
     With a `split` column (e.g. train/test) and a `split` asked for, only that split's rows are read.
-    Rows whose image does not exist, and second rows of the same image, are skipped and logged; with
-    `problems` (data.problems.Problems) they are recorded there instead, and so are rows with bad AU values
-    (otherwise an error).
+    Rows whose image does not exist, second rows of the same image, and rows repeating an earlier row's `id` on
+    another image are skipped and logged; with `problems` (data.problems.Problems) they are recorded there
+    instead, and so are rows with bad (empty, NaN, out-of-range) AU values (otherwise an error). Without an
+    `id` column, images of the same file name in different folders share an id: kept, with a warning.
     """
     path = os.fspath(path)
     rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=problems is not None)
@@ -292,6 +293,7 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
     base = os.path.dirname(os.path.abspath(path))
     listing: Dict[str, set] = {}
     keep_idx, paths, ids, missing, repeated, seen = [], [], [], [], [], set()
+    same_id, same_name, id_seen = [], [], set()
     given_ids = rows.extra.get("id")
     chosen = _manifest_split(path, rows, split)
     for k in chosen:
@@ -311,13 +313,25 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
             repeated.append(sample)
         elif rows.problems is not None and rows.problems[k] is not None:
             problems.skip(f"{rows.problems[k]} in {os.path.basename(path)}", sample)
+        elif given_ids is not None and sample in id_seen:
+            same_id.append(f"{sample} ({raw})")
         else:
+            if sample in id_seen:
+                same_name.append(f"{sample} ({raw})")
             keep_idx.append(k)
             paths.append(full)
             ids.append(sample)
+            id_seen.add(sample)
         seen.add(full)
     _report_skipped(path, "image file does not exist", missing, len(chosen), problems)
     _report_skipped(path, "image listed again (its first row is used)", repeated, len(chosen), problems)
+    _report_skipped(path, f"duplicate id in {os.path.basename(path)} on another image (its first row is used)",
+                    same_id, len(chosen), problems)
+    name_clash = "same file name as an earlier image in another folder (both kept; add an id column to name them)"
+    if problems is not None:
+        problems.warn(name_clash, same_name)
+    elif same_name:
+        logger.warning("%s: %d images: %s", path, len(same_name), name_clash)
     if not keep_idx:
         raise DataError(path, f"no usable rows: of {len(chosen)} rows, {len(missing)} name no existing image "
                               f"(paths are relative to {base})"

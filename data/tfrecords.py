@@ -11,16 +11,15 @@ bounded shuffle buffer mixes well (data/pipeline.py). SHARDS_DIR/tfrecords.json 
 record counts and byte sizes); a shard that is missing or changed since is an error when the folder is loaded.
 
 Each record is a tf.train.Example: `image` (encoded bytes), `aus` (17 floats, 0-5, order AU01 ... AU45),
-`index` (the sample's position in the loaded data set) and `id`. The folder is written under a temporary name
-and renamed at the end: an interrupted or failed run leaves nothing behind.
+`index` (the sample's position in the loaded data set) and `id`. The folder is built under a temporary name beside
+SHARDS_DIR and renamed into place when complete, tfrecords.json written last (utils.files.replace_folder): an
+interrupted or failed run leaves no SHARDS_DIR, and the next run removes what a killed one left.
 """
 import argparse
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
@@ -33,7 +32,8 @@ from data.images import resize_square
 from data.progress import ProgressBar
 from data.readers import SHARDS_INDEX
 from data.source import FaceSource, ShardSource
-from data.validate import image_size_from_header
+from data.images import image_size_from_header
+from utils.files import atomic_write_text, replace_folder
 
 logger = logging.getLogger(__name__)
 FORMAT = "ganimation-tfrecords-1"
@@ -99,10 +99,7 @@ def write_shards(source: FaceSource, out_dir, shards: int, size: int = 128, qual
         raise DataError(out_dir, f"--shards must be between 1 and the number of samples ({n}), got {shards}")
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise DataError(out_dir, "exists and is not an empty folder: choose a new folder for the shards")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out_dir) + "-", dir=parent)
-    try:
+    with replace_folder(out_dir, SHARDS_INDEX) as tmp:
         order = np.random.default_rng(seed).permutation(n)  # spreads the samples over the shards
         encode = _encoder(source, size, quality)
         prefix = split or "data"
@@ -120,15 +117,8 @@ def write_shards(source: FaceSource, out_dir, shards: int, size: int = 128, qual
                                 "bytes": os.path.getsize(os.path.join(tmp, name))})
         index = {"format": FORMAT, "image_size": int(size), "count": int(n), "split": split,
                  "source": source.name, "seed": int(seed), "au_names": list(AU_NAMES), "shards": entries}
-        with open(os.path.join(tmp, SHARDS_INDEX), "w") as fh:
-            json.dump(index, fh, indent=1)
-        if os.path.isdir(out_dir):
-            os.rmdir(out_dir)  # empty (checked above)
-        os.rename(tmp, out_dir)
-        return index
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_text(os.path.join(tmp, SHARDS_INDEX), json.dumps(index, indent=1))
+    return index
 
 
 # ----------------------------------------------------------------------------------------------- reading

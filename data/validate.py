@@ -7,10 +7,12 @@ What is checked, and what happens to a sample that fails (`data.problems.Problem
 | problem                                                         | without --strict | with --strict |
 |-----------------------------------------------------------------|------------------|---------------|
 | image missing, empty, not an image, truncated or corrupt        | left out         | stop          |
-| AU row with NaN, negative or > 5 values                         | left out         | stop          |
+| image over 50 megapixels by its header (not decoded)            | left out         | stop          |
+| AU row with an empty cell, NaN, negative or > 5 values          | left out         | stop          |
 | split id with no image or no AUs; no usable OpenFace row        | left out         | stop          |
 | the same image twice (same bytes, or the same path)             | first one kept   | stop          |
-| duplicate ids in a split file or the AU file                    | first one kept   | stop          |
+| duplicate ids in a split file, the AU file or a manifest        | first one kept   | stop          |
+| manifest without ids: one file name in two folders              | kept (warning)   | stop          |
 | an id in two split files                                        | kept (warning)   | stop          |
 | image not S x S (`--image-size`)                                | kept (warning: the pipeline resizes it) | stop |
 
@@ -24,7 +26,6 @@ import argparse
 import csv
 import hashlib
 import io
-import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ import cv2
 import numpy as np
 
 from data.errors import DataError
+from data.images import MAX_PIXELS, image_size_from_header  # noqa: F401 (image_size_from_header: API)
 from data.problems import Problems
 from data.progress import ProgressBar
 from data.source import ShardSource, subset
@@ -45,9 +47,9 @@ UNREADABLE = "image file cannot be read"
 NOT_AN_IMAGE = "not an image (not JPEG, PNG, BMP or GIF)"
 CORRUPT = "image is truncated or corrupt (cannot be decoded)"
 SAME_BYTES = "same image bytes as an earlier sample (the first is kept)"
+TOO_LARGE = f"image is over {MAX_PIXELS / 1e6:g} megapixels by its header (not decoded)"
 
 _CHUNK = 256  # paths per thread task: one future per file costs more than checking a small JPEG
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
 
 @dataclass
@@ -59,48 +61,6 @@ class ImageCheck:
 
 
 # ----------------------------------------------------------------------------------------------- one image
-
-
-def image_size_from_header(data) -> Optional[tuple]:
-    """(width, height) from a JPEG, PNG, BMP or GIF header (bytes or a uint8 array); None for anything else
-    or a header cut short."""
-    head = bytes(data[:32])
-    try:
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            return struct.unpack(">II", head[16:24])
-        if head[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", head[6:10])
-        if head[:2] == b"BM":
-            w, h = struct.unpack("<ii", head[18:26])
-            return w, abs(h)  # a negative height means rows stored top-down
-        if head[:3] == b"\xff\xd8\xff":
-            return _jpeg_size(data)
-    except struct.error:
-        return None
-    return None
-
-
-def _jpeg_size(data) -> Optional[tuple]:
-    """Walk the JPEG markers to the start-of-frame segment; only the header is read."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _JPEG_SOF:
-            if i + 9 > n:
-                return None
-            h = (int(data[i + 5]) << 8) | int(data[i + 6])
-            w = (int(data[i + 7]) << 8) | int(data[i + 8])
-            return w, h
-        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
-            i += 2
-            continue
-        i += 2 + ((int(data[i + 2]) << 8) | int(data[i + 3]))
-    return None
 
 
 def check_image(path) -> ImageCheck:
@@ -117,18 +77,26 @@ def check_image(path) -> ImageCheck:
     if size is None:
         known = bytes(data[:8]).startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM"))
         return ImageCheck(CORRUPT if known else NOT_AN_IMAGE)
+    if size[0] * size[1] > MAX_PIXELS:
+        return ImageCheck(TOO_LARGE, *size)
     digest = hashlib.blake2b(data, digest_size=16).digest()
-    if cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:
+        decoded = None
+    if decoded is None:
         return ImageCheck(CORRUPT, *size, digest)
     return ImageCheck(None, *size, digest)
 
 
 def check_images(paths, workers: int = 8, label: str = "checking images") -> List[ImageCheck]:
-    """check_image for every path, in parallel threads (file reads and OpenCV decoding release the GIL)."""
+    """check_image for every path, in parallel threads (file reads and OpenCV decoding release the GIL). What
+    the decoders' libraries print about bad files (libpng) is kept off the terminal: the summary names them."""
+    from utils.cli import quiet_native_stderr
     paths = list(paths)
     chunks = [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     results: List[ImageCheck] = []
-    with ProgressBar(len(paths), label) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+    with quiet_native_stderr(), ProgressBar(len(paths), label) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
         for checked in pool.map(lambda chunk: [check_image(p) for p in chunk], chunks):
             results.extend(checked)
             bar.update(len(checked))

@@ -23,9 +23,12 @@ DEFAULT_RUNS_DIR = "runs"
 def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
     """An export folder from what the user gave: an export, a run directory (its export/), or None (the
     newest export under runs_dir). DataError with what to do when there is none, or when the model does not
-    take the 17 AUs (a generator moved to another label set, models/transfer.py)."""
-    from models.export import is_export, read_metadata
+    take the 17 AUs (a generator moved to another label set, models/transfer.py). Needs no TensorFlow.
+    An export that a killed write left beside its place is moved into place first (models/export_folder.py)."""
+    from models.export_folder import is_export, read_metadata, recover_export
     if path is None:
+        for run in glob.glob(os.path.join(runs_dir, "*", "")):
+            recover_export(os.path.join(run, "export"))
         exports = [os.path.dirname(p) for p in glob.glob(os.path.join(runs_dir, "*", "export", "saved_model.pb"))]
         exports = [e for e in exports if is_export(e)]
         if not exports:
@@ -33,9 +36,12 @@ def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
                                       "or name one with --model EXPORT_DIR")
         path = max(exports, key=os.path.getmtime)
     elif not os.path.exists(path):
-        raise DataError(path, "does not exist")
-    elif not os.path.isfile(os.path.join(path, "saved_model.pb")) and is_export(os.path.join(path, "export")):
-        path = os.path.join(path, "export")
+        if not recover_export(path):
+            raise DataError(path, "does not exist")
+    elif not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        recover_export(os.path.join(path, "export"))
+        if is_export(os.path.join(path, "export")):
+            path = os.path.join(path, "export")
     label_size = read_metadata(path)["label_size"]  # raises a DataError saying why this is not an export
     if label_size != NUM_AUS:
         raise DataError(path, f"the model takes {label_size} labels, not the {NUM_AUS} AUs that targets, "

@@ -17,9 +17,9 @@ import numpy as np
 
 from data.constants import AU_MAX, NUM_AUS
 from data.errors import DataError
+from data.images import MAX_PIXELS  # larger images are refused before they are decoded (infer.py's limit too)
 
 MAX_UPLOAD_MB = 25                # larger files are refused (the page's upload limit too)
-MAX_PIXELS = 50_000_000           # larger images are refused before they are decoded
 MIN_SIDE = 16                     # smaller images are refused
 WORK_MAX_SIDE = 2048              # larger photos are shrunk to this for the page: each edit re-pastes the photo
 MAX_FRAMES = 48                   # longest animation the page makes

@@ -1,9 +1,11 @@
 """What infer.py runs: one photo, a folder of photos, or a photo driven by a video.
 
 Every input is read and checked before TensorFlow starts and before anything is written: images, CSVs,
-expression names, the reference face, the driver video, the model folder, and (MTCNN) the faces. Then the model
-is loaded once and the edits are made in batches of --batch-size crops (across photos in a folder). Each output
-file is written atomically (temporary file, then rename).
+expression names, the reference face, the driver video, the model folder, the number of output files (at most
+--max-outputs, 1000 by default), and (MTCNN, after TensorFlow) the faces. Then the model is loaded once and the
+edits are made in batches of --batch-size crops (across photos in a folder, and over the targets of a long --aus
+CSV): each batch's files are written as soon as it is done, so memory holds one batch, however many targets.
+Each output file is written atomically (temporary file, then rename).
 
 Outputs, in --out, for a source `face.jpg` and a target labelled `happy`:
     face_happy.png              the photo with every chosen face edited and pasted back (or the edited crop)
@@ -26,6 +28,7 @@ from data.faces import DEFAULT_MARGIN
 from inference.animate import VIDEO_MAX_SIDE, fit_side
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_OUTPUTS = 1000  # more output files are refused unless --max-outputs raises the limit
 
 
 @dataclass
@@ -108,14 +111,11 @@ def requests(photo, y_tgt, y_src, weights):
 
 
 def render(photo, stem, labels, out, weights, options):
-    """Yield (path, kind, payload) for one photo's outputs; `out` holds the model's outputs shaped
-    (T, K, F, ...). Rendering is lazy, so only one output's frames are in memory at a time."""
+    """Yield (path, kind, payload) for one photo's outputs of the targets `labels`; `out` holds the model's
+    outputs shaped (T, K, F, ...). Rendering is lazy, so only one output's frames are in memory at a time."""
     from inference.photo import paste_attention, paste_back, strip
     folder = options.out
     last = 0 if weights is None else int(np.argmax(weights))  # the full target (the last forward frame)
-    if options.save_crops:
-        for face in photo.faces:
-            yield os.path.join(folder, f"{stem}_face{face.number}.png"), "png", face.real
     for t, label in enumerate(labels):
         base = os.path.join(folder, f"{stem}_{label}")
         fakes = out["images"][t]                                              # (K, F, S, S, 3)
@@ -149,23 +149,50 @@ def write(path, kind, payload, fps):
 
 
 def edit_photos(model, batch, y_tgt, labels, options, rows=None, rows_path=None):
-    """Edit a group of (photo, stem) in one series of batches; yield each output (path, kind, payload)."""
+    """Edit a group of (photo, stem) in one series of batches; yield each output (path, kind, payload) as soon as
+    its batch is done. The targets are taken a few at a time (about --batch-size crops per model call), so what
+    is in memory is one batch of crops and its outputs, however many targets there are."""
     from inference.animate import frame_weights
     from inference.edit import edit_pairs
     photos = [p for p, _ in batch]
     weights = frame_weights(options.animate, options.pingpong) if options.animate else None
+    frames = 1 if weights is None else len(weights)
     y_src = [None] * len(photos)
     if options.animate:
         y_src = source_aus(model, photos, rows, rows_path, options.batch_size)
-    pairs = [requests(p, y_tgt, s, weights) for p, s in zip(photos, y_src)]
-    out = edit_pairs(model, np.concatenate([r for r, _ in pairs]), np.concatenate([a for _, a in pairs]),
-                     options.batch_size)
-    start = 0
-    for (photo, stem), (real, _) in zip(batch, pairs):
-        shape = (len(y_tgt), 1 if weights is None else len(weights), len(photo.faces))
-        part = {k: v[start:start + len(real)].reshape(shape + v.shape[1:]) for k, v in out.items()}
-        start += len(real)
-        yield from render(photo, stem, labels, part, weights, options)
+    per_target = frames * sum(len(p.faces) for p in photos)  # crops one target needs for the whole group
+    step = max(1, options.batch_size // per_target)
+    for first in range(0, len(y_tgt), step):
+        chunk = y_tgt[first:first + step]
+        pairs = [requests(p, chunk, s, weights) for p, s in zip(photos, y_src)]
+        out = edit_pairs(model, np.concatenate([r for r, _ in pairs]), np.concatenate([a for _, a in pairs]),
+                         options.batch_size)
+        start = 0
+        for (photo, stem), (real, _) in zip(batch, pairs):
+            if first == 0 and options.save_crops:
+                for face in photo.faces:
+                    yield os.path.join(options.out, f"{stem}_face{face.number}.png"), "png", face.real
+            shape = (len(chunk), frames, len(photo.faces))
+            part = {k: v[start:start + len(real)].reshape(shape + v.shape[1:]) for k, v in out.items()}
+            start += len(real)
+            yield from render(photo, stem, labels[first:first + step], part, weights, options)
+
+
+def count_outputs(images, targets, options):
+    """(files infer.py will write, whether that is a lower bound): per image and target the edit (.png, or .gif
+    and .mp4), and with the flags its attention, strip and per-face crops (counted as one face per image)."""
+    per_edit = (2 if options.animate else 1) + options.save_attention + options.strip + options.save_crops
+    return images * (targets * per_edit + options.save_crops), options.save_crops
+
+
+def check_outputs(images, targets, options, limit):
+    """DataError when more than `limit` files would be written (--max-outputs), naming how many."""
+    n, lower_bound = count_outputs(images, targets, options)
+    if n > limit:
+        what = f"{targets:,} target{'s' * (targets != 1)} x {images:,} image{'s' * (images != 1)}"
+        raise DataError("--max-outputs", f"this would write {'at least ' * lower_bound}{n:,} files ({what}) in "
+                                         f"{options.out}, more than the limit of {limit:,}; pass --max-outputs "
+                                         f"{n} to write them")
 
 
 # --------------------------------------------------------------------------------------------- command line
@@ -193,6 +220,8 @@ def _check_args(args):
         raise DataError("--fps", f"{args.fps:g} is not a frame rate between 0 and 120")
     if args.batch_size < 1:
         raise DataError("--batch-size", "must be at least 1")
+    if args.max_outputs < 1:
+        raise DataError("--max-outputs", "must be at least 1")
     if not 0 <= args.margin <= 1:
         raise DataError("--margin", f"{args.margin:g} is outside [0, 1]")
     if args.detect and args.no_detect:
@@ -234,13 +263,15 @@ def main(args):
         from inference.video import csv_frame_aus, open_driver
         driver = open_driver(args.driver)
         frame_aus = csv_frame_aus(args.aus) if args.aus else None
+    else:
+        check_outputs(len(paths), 1 if targets is None else len(targets.aus), options, args.max_outputs)
+    from inference.edit import load_model, resolve_model_dir
+    from models.export_folder import read_metadata
+    model_dir = resolve_model_dir(args.model)  # the model folder is checked without TensorFlow too
+    size = int(read_metadata(model_dir)["image_size"])
 
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
-    from inference.edit import load_model, resolve_model_dir
-    from models.export import read_metadata
-    model_dir = resolve_model_dir(args.model)
-    size = int(read_metadata(model_dir)["image_size"])
     reference = prepare(args.ref, size, Options(choice=(1,), detect=options.detect, margin=options.margin),
                         ref_image) if args.ref else None
     photo = None if folder else prepare(args.src, size, options, image)

@@ -19,6 +19,18 @@ from data.errors import DataError
 CHUNK = 16  # driver frames read, analysed and edited together
 
 
+def _capture(path):
+    """cv2.VideoCapture(path), with FFmpeg's own messages ("moov atom not found" for a file that is no video)
+    kept off the terminal: a bad driver gets one line from open_driver. OpenCV reads OPENCV_FFMPEG_LOGLEVEL
+    when FFmpeg first opens a file; -8 is FFmpeg's AV_LOG_QUIET. GANIMATION_TF_VERBOSE=1 shows everything."""
+    import os
+    if not os.environ.get("GANIMATION_TF_VERBOSE"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from utils.cli import quiet_native_stderr
+    with quiet_native_stderr():  # OpenCV's own warnings about the file
+        return cv2.VideoCapture(path)
+
+
 @dataclass
 class Driver:
     path: str
@@ -35,7 +47,7 @@ def open_driver(path):
         raise DataError(path, "does not exist")
     if os.path.isdir(path):
         raise DataError(path, "is a folder, not a video")
-    capture = cv2.VideoCapture(path)
+    capture = _capture(path)
     try:
         ok, frame = capture.read() if capture.isOpened() else (False, None)
         if not ok or frame is None:
@@ -51,7 +63,7 @@ def open_driver(path):
 
 def read_frames(path, chunk=CHUNK):
     """The video's frames as lists of up to `chunk` uint8 RGB arrays."""
-    capture = cv2.VideoCapture(path)
+    capture = _capture(path)
     try:
         frames = []
         while True:

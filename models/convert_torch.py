@@ -11,7 +11,7 @@ State dicts are read with `torch.load(path, map_location="cpu", weights_only=Tru
 containers only, never arbitrary unpickling. Every tensor must map to a weight and every weight must be set;
 anything else (not a state dict, an unknown or missing key, a shape that does not fit) is a one-line error
 naming the key and the shapes, exit code 2, and nothing is written (the run directory is built in a
-temporary folder and renamed into place at the end).
+temporary folder beside it and renamed into place at the end: utils.files.replace_folder).
 
 Layouts (reference.md, "PyTorch checkpoints in the wild"): conv kernels (out, in, kh, kw) -> HWIO (kh, kw, in,
 out); transposed-conv kernels (in, out, kh, kw) -> (kh, kw, out, in), tf.nn.conv2d_transpose's layout, without
@@ -30,9 +30,7 @@ import argparse
 import itertools
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -369,21 +367,17 @@ def import_networks(checkpoints, name_suffix=None):
 
 
 def write_run_dir(checkpoints, out_dir, name_suffix=None):
-    """The run directory for imported weights: config.json, checkpoints/ (step 0) and export/, built in a
-    temporary folder next to out_dir and renamed into place. Returns out_dir."""
+    """The run directory for imported weights: checkpoints/ (step 0), export/, log.txt and config.json (last),
+    built beside out_dir and renamed into place when complete (utils.files.replace_folder). Returns out_dir."""
     import dataclasses
 
     from training.loop import Run
-    from utils.files import atomic_write_text
-    if os.path.exists(out_dir):
-        raise DataError(out_dir, "already exists; choose a new run directory")
+    from utils.files import atomic_write_text, replace_folder
+    check_new_run_dir(out_dir)
     out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    config = dataclasses.replace(checkpoints.config, runs_dir=parent, run_name=os.path.basename(out_dir))
-    tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
-    try:
-        atomic_write_text(os.path.join(tmp, "config.json"), config.to_json())
+    config = dataclasses.replace(checkpoints.config, runs_dir=os.path.dirname(out_dir),
+                                 run_name=os.path.basename(out_dir))
+    with replace_folder(out_dir, "config.json") as tmp:
         import tensorflow as tf
         tf.keras.utils.set_random_seed(config.seed)  # a D without checkpoint starts as a fresh run's would
         run = Run(config, tmp, name_suffix=name_suffix or f"_torch{next(_suffixes)}")
@@ -399,25 +393,26 @@ def write_run_dir(checkpoints, out_dir, name_suffix=None):
             variant=checkpoints.variant, generator=os.path.abspath(checkpoints.gen_path),
             discriminator=os.path.abspath(checkpoints.dis_path) if checkpoints.dis_path else None))
         atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True))
-        with open(os.path.join(tmp, "log.txt"), "w") as f:
-            f.write("\n".join(["imported from PyTorch checkpoints (models/convert_torch.py):"]
-                              + checkpoints.summary + checkpoints.notes) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private; a run directory is an ordinary folder
+        atomic_write_text(os.path.join(tmp, "log.txt"), "\n".join(
+            ["imported from PyTorch checkpoints (models/convert_torch.py):"] + checkpoints.summary
+            + checkpoints.notes) + "\n")
+        atomic_write_text(os.path.join(tmp, "config.json"), config.to_json())  # last: the run is complete
         if os.path.exists(out_dir):
             raise DataError(out_dir, "already exists; choose a new run directory")
-        os.replace(tmp, out_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def check_new_run_dir(out_dir):
+    """DataError when out_dir exists (after a run directory left beside it by a killed import is moved in)."""
+    from utils.files import recover_folder
+    recover_folder(out_dir, "config.json")
+    if os.path.exists(out_dir):
+        raise DataError(out_dir, "already exists; choose a new run directory")
 
 
 def convert(gen_path, dis_path, variant, out_dir, image_size=None):
     """What the command does: check the checkpoints, write the run directory. Returns (out_dir, checkpoints)."""
-    if os.path.exists(out_dir):  # before reading anything large
-        raise DataError(out_dir, "already exists; choose a new run directory")
+    check_new_run_dir(out_dir)  # before reading anything large
     checkpoints = read_checkpoints(gen_path, dis_path, variant, image_size)
     return write_run_dir(checkpoints, out_dir), checkpoints
 
@@ -443,8 +438,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if os.path.exists(args.out):
-        raise DataError(args.out, "already exists; choose a new run directory")
+    check_new_run_dir(args.out)
     checkpoints = read_checkpoints(args.gen, args.dis, args.variant, args.image_size)  # all checks, no TF yet
     for line in checkpoints.summary + checkpoints.notes:
         print(line, file=sys.stderr)

@@ -11,16 +11,14 @@ generator's `conditioning` (tile or adain) and `label_size` (17 AUs; `aus` is (N
 """
 import json
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
-from data.constants import AU_NAMES, CONDITIONINGS, NUM_AUS
+from data.constants import AU_NAMES, NUM_AUS
 from data.errors import DataError
+from models.export_folder import METADATA_FILE, is_export, read_metadata, recover_export  # noqa: F401 (API)
 from models.ops import compose, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
-
-METADATA_FILE = "ganimation.json"
+from utils.files import atomic_write_text, replace_folder
 
 
 class GANimationModule(tf.Module):
@@ -57,29 +55,21 @@ class GANimationModule(tf.Module):
 
 
 def export_saved_model(G, D, out_dir, metadata):
-    """Write a SavedModel of (G, D) to out_dir, atomically: it is built in a temporary folder next to out_dir
-    and renamed into place, so a killed export leaves no half-written model. The metadata written beside it
-    gets the generator's conditioning and label size from G itself (models/networks.py)."""
+    """Write a SavedModel of (G, D) to out_dir, atomically (utils.files.replace_folder, with ganimation.json as
+    the completion marker): an old export stays loadable until the new one has replaced it, and a killed export
+    is recovered or cleaned up by the next one. The metadata written beside it gets the generator's conditioning
+    and label size from G itself (models/networks.py)."""
     # XLA helps single fp32 images only; it made single bf16 images slower (105 against 43 ms at 128 px).
     module = GANimationModule(G, D, metadata["image_size"], jit_compile=metadata.get("precision", "fp32") == "fp32")
     signatures = {"serving_default": module.edit, "edit": module.edit, "estimate_aus": module.estimate_aus}
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
+    recover_export(out_dir, clean=True)  # exports from before replace_folder, too
+    with replace_folder(out_dir, METADATA_FILE) as tmp:
         tf.saved_model.save(module, tmp, signatures=signatures)
         meta = dict(metadata, conditioning=G.conditioning, label_size=G.label_size,
                     format="ganimation-tl-savedmodel-1")
         if G.label_size == NUM_AUS:
             meta["au_names"] = list(AU_NAMES)
-        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_text(os.path.join(tmp, METADATA_FILE), json.dumps(meta, indent=2, sort_keys=True))
     return out_dir
 
 
@@ -102,32 +92,6 @@ class LoadedModel:
 
     def estimate_aus(self, images):
         return self._module.estimate_aus(tf.convert_to_tensor(images, tf.uint8))["aus"].numpy()
-
-
-def is_export(path):
-    return os.path.isfile(os.path.join(path, "saved_model.pb")) and os.path.isfile(os.path.join(path, METADATA_FILE))
-
-
-def read_metadata(path):
-    """The export's ganimation.json, or a DataError saying why `path` is not an export. Exports written before
-    the AdaIN variant existed are tile-conditioned on the 17 AUs: `conditioning` and `label_size` default to that."""
-    if not os.path.exists(path):
-        raise DataError(path, "does not exist")
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise DataError(path, "not a GANimation export (no saved_model.pb; make one with train.py, or "
-                              "`python train.py --export-only --resume RUN_DIR`)")
-    try:
-        with open(os.path.join(path, METADATA_FILE)) as f:
-            meta = json.load(f)
-        int(meta["image_size"])
-        meta.setdefault("conditioning", "tile")
-        meta["label_size"] = int(meta.get("label_size", NUM_AUS))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise DataError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
-    if meta["conditioning"] not in CONDITIONINGS:
-        raise DataError(path, f"unknown conditioning {meta['conditioning']!r} in {METADATA_FILE} "
-                              f"(this version knows {', '.join(CONDITIONINGS)})")
-    return meta
 
 
 class InMemoryModel:

@@ -155,3 +155,43 @@ def test_app_command_line_errors(tmp_path):
         result = run("app.py", "--port", str(port), "--model", str(tmp_path / "missing"), cwd=tmp_path)
     assert_one_line_error(result, f"127.0.0.1:{port}: cannot serve the page here")
     assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_where_the_page_is():
+    import app
+    assert app.where("127.0.0.1", 7860) == "open http://127.0.0.1:7860"
+    everywhere = app.where("0.0.0.0", 8000)
+    assert everywhere.startswith("open http://127.0.0.1:8000 here; reachable from the network at http://")
+    assert f"http://{app.network_address()}:8000 " in everywhere
+
+
+def test_the_app_as_a_user_runs_and_stops_it(export, tmp_path):
+    """Served, it says where (and nothing about share links); stopped (SIGTERM here, as Ctrl-C), it exits 0
+    and leaves no temporary folder of its own behind."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import ROOT
+    from utils.browser import free_port
+    port = free_port()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(tmp))
+    with subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--model", export, "--port", str(port)],
+                          cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as app:
+        try:
+            first = app.stdout.readline()  # printed once the page is served
+            assert first.startswith(f"model: {export} (32 px); open http://127.0.0.1:{port} (Ctrl-C stops)"), \
+                first + app.stderr.read()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as page:
+                assert page.status == 200
+            assert [n for n in os.listdir(tmp) if n.startswith("ganimation-app-")]  # while it runs
+            app.send_signal(signal.SIGTERM)
+            out, err = app.communicate(timeout=60)
+        finally:
+            app.kill()
+    assert app.returncode == 0, err
+    assert "share" not in first + out + err
+    assert not [n for n in os.listdir(tmp) if n.startswith("ganimation-app-")]

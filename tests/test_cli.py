@@ -301,3 +301,63 @@ def test_train_strict_refuses_data_with_any_problem(tmp_path):
     result = run("train.py", *TINY, "--data", str(root), "--strict", cwd=tmp_path)
     assert_one_line_error(result, "--strict")
     assert not (tmp_path / "runs").exists()
+
+
+# --- errors that need no TensorFlow come before its slow import; nothing but the one line on stderr ---
+
+WITHOUT_TENSORFLOW = """
+import atexit, runpy, sys
+atexit.register(lambda: "tensorflow" in sys.modules and print("TENSORFLOW WAS IMPORTED", file=sys.stderr))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_without_tensorflow(script, *args, cwd):
+    """`run`, in an interpreter that says at exit whether TensorFlow was imported (an error found before the
+    import comes at once; the import itself takes 15 s on a busy machine)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, os.path.join(ROOT, script), *args], cwd=cwd,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert "TENSORFLOW WAS IMPORTED" not in result.stderr, result.stderr
+    return result
+
+
+def test_errors_that_need_no_tensorflow_come_without_it(tmp_path, face):
+    missing = str(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    for script, args, words in [
+            ("infer.py", ["--src", str(face), "--expression", "happy", "--model", missing], ["does not exist"]),
+            ("infer.py", ["--src", str(face), "--expression", "happy"], ["runs: no exported model found"]),
+            ("infer.py", ["--src", str(face), "--expression", "happy", "--model", str(tmp_path / "empty")],
+             ["not a GANimation export"]),
+            ("train.py", ["--data", missing], ["missing", "does not exist"]),
+            ("train.py", ["--data", str(tmp_path / "empty")], ["empty", "no data set found"]),
+            ("train.py", ["--export-only", "--resume", str(tmp_path / "run")], ["has no checkpoint to export"]),
+            ("evaluate.py", ["--model", missing], ["does not exist"]),
+            ("app.py", ["--model", missing], ["does not exist"])]:
+        assert_one_line_error(run_without_tensorflow(script, *args, cwd=tmp_path), *words)
+
+
+def test_an_image_bomb_is_one_line(tmp_path):
+    from test_app import png_header
+    (tmp_path / "bomb.png").write_bytes(png_header(60000, 60000))  # 3.6 gigapixels in 60 bytes
+    result = run_without_tensorflow("infer.py", "--src", str(tmp_path / "bomb.png"), "--expression", "happy",
+                                    "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert_one_line_error(result, "bomb.png: is too large an image (60000 x 60000 pixels, more than the limit of 50 "
+                                  "megapixels)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_decoder_messages_before_the_one_line(tmp_path, face):
+    """libpng / OpenCV on a truncated PNG and FFmpeg on a file that is no video print to stderr themselves."""
+    data = face.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
+    (tmp_path / "driver.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    assert_one_line_error(run_without_tensorflow("infer.py", "--src", str(tmp_path / "cut.png"), "--expression",
+                                                 "happy", cwd=tmp_path), "cut.png: is not a readable image")
+    assert_one_line_error(run_without_tensorflow("infer.py", "--src", str(face), "--driver",
+                                                 str(tmp_path / "driver.mp4"), cwd=tmp_path),
+                          "driver.mp4: is not a readable video")

@@ -323,3 +323,27 @@ def test_the_command_fails_with_one_line_and_writes_nothing(tmp_path):
     existing.mkdir()
     result = run_command("--gen", gen, "--variant", "replicate", "--out", str(existing))
     assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_a_killed_import_is_finished_or_removed_by_the_next_one(tmp_path):
+    """Kills injected at the run directory's last file operations (tests/test_folders.py): config.json (written
+    last, the marker) and the folder into place. Killed after it was complete, the run directory is recovered
+    (and the next import says it exists); killed before, the next import removes the leftover and writes it."""
+    from models.convert_torch import check_new_run_dir, write_run_dir
+    from test_folders import killed_at
+    checkpoints = read_checkpoints(save(tmp_path, "G.pth", small_state("official")), None, "official")
+    with killed_at(None) as calls:
+        write_run_dir(checkpoints, str(tmp_path / "count" / "run"), name_suffix="_kill_count")
+    total = calls[0]
+    for n, complete in ((total, True), (total - 1, False)):
+        parent = tmp_path / f"kill{n}"
+        with killed_at(n):
+            write_run_dir(checkpoints, str(parent / "run"), name_suffix=f"_kill{n}")
+        assert not (parent / "run").exists() and len(os.listdir(parent)) == 1  # the hidden temporary folder
+        if complete:
+            with pytest.raises(DataError, match="already exists"):
+                check_new_run_dir(str(parent / "run"))
+        else:
+            write_run_dir(checkpoints, str(parent / "run"), name_suffix=f"_kill{n}_again")
+        assert os.listdir(parent) == ["run"]
+        assert sorted(os.listdir(parent / "run")) == ["checkpoints", "config.json", "export", "log.txt"]

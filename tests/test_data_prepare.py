@@ -86,6 +86,28 @@ def test_prepare_is_deterministic_and_handles_several_faces(photos, tmp_path):
     assert float(largest[1]["box"].split()[0]) > 512  # the full-size face, in the right half of pair.jpg
 
 
+def test_a_killed_prepare_is_finished_or_removed_by_the_next_one(photos, tmp_path):
+    """Kills injected at the last file operations (tests/test_folders.py): crops.csv (the marker) and the folder
+    into place. The next run leaves exactly its data set. An image bomb among the photos is skipped, unread."""
+    from test_app import png_header
+    from test_folders import killed_at
+    one = tmp_path / "photos"
+    one.mkdir()
+    (one / "one.jpg").write_bytes((photos / "one.jpg").read_bytes())
+    (one / "bomb.png").write_bytes(png_header(60000, 60000))
+    for n in (3, 4):  # 1 the crop, 2 report.csv, 3 crops.csv, 4 the folder into place
+        parent = tmp_path / f"kill{n}"
+        with killed_at(n):
+            prepare(one, parent / "set")
+        assert not (parent / "set").exists() and len(os.listdir(parent)) == 1  # the hidden temporary folder
+        problems = Problems()
+        rows = prepare(one, parent / "set", problems=problems)
+        assert os.listdir(parent) == ["set"] and [r["path"] for r in rows] == ["imgs/one.jpg"]
+        assert sorted(os.listdir(parent / "set")) == ["crops.csv", "imgs", "report.csv"]
+        assert problems.skipped == {UNREADABLE: ["bomb.png (is too large an image (60000 x 60000 pixels, more "
+                                                 "than the limit of 50 megapixels))"]}
+
+
 def test_split_is_by_photo_and_seeded():
     rows = [{"photo": f"p{k // 2}"} for k in range(20)]  # two crops per photo
     assign_splits(rows, 0.2, seed=0)

@@ -166,3 +166,23 @@ def test_tfrecords_command(tmp_path):
     bad = run("--data", tmp_path / "faces", "--out", tmp_path / "more", "--shards", "9")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--shards must be between 1 and" in bad.stderr
     assert not (tmp_path / "more").exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+
+
+def test_a_killed_write_is_finished_or_removed_by_the_next_one(tmp_path):
+    """Kills injected at the writer's file operations (tests/test_folders.py): killed before the folder was
+    complete, nothing is left at --out; killed after, the next write finds it complete. Either way the next
+    write leaves exactly its folder, which follows the umask."""
+    from test_folders import killed_at
+    source = files_source(tmp_path / "files", n=6)
+    for n in (1, 2):  # 1: tfrecords.json (the marker), 2: the folder into place
+        parent = tmp_path / f"kill{n}"
+        with killed_at(n):
+            write_shards(source, parent / "shards", shards=2, size=SIZE)
+        assert not (parent / "shards").exists() and len(os.listdir(parent)) == 1  # the hidden temporary folder
+        umask = os.umask(0o027)
+        try:
+            write_shards(source, parent / "shards", shards=2, size=SIZE)
+        finally:
+            os.umask(umask)
+        assert os.listdir(parent) == ["shards"] and len(load_shards(parent / "shards")) == 6
+        assert os.stat(parent / "shards").st_mode & 0o777 == 0o750

@@ -12,8 +12,9 @@ from conftest import ROOT
 from data.errors import DataError
 from data.problems import Problems
 from data.source import FaceSource
-from data.validate import (CORRUPT, EMPTY, MISSING, NOT_AN_IMAGE, SAME_BYTES, check_image, check_images,
-                           image_size_from_header, load_checked, write_problems_csv)
+from data.validate import (CORRUPT, EMPTY, MISSING, NOT_AN_IMAGE, SAME_BYTES, TOO_LARGE, check_image,
+                           check_images, image_size_from_header, load_checked, write_problems_csv)
+from test_app import png_header
 from test_readers import au_row, plain_csv, write_text
 
 RNG = np.random.default_rng(0)
@@ -211,3 +212,35 @@ def test_validate_command(tmp_path):
     assert strict.stderr.startswith(f"error: {root}: stopped by --strict:")
     missing = run(tmp_path / "nothing")
     assert missing.returncode == 2 and missing.stderr == f"error: {tmp_path / 'nothing'}: does not exist\n"
+
+
+def bomb_manifest(folder):
+    """A manifest data set (what train.py --data reads): a.png, a PNG whose header says 60000 x 60000 pixels
+    (an image bomb, 10 GB decoded) and b.png cut short (libpng complains on stderr when it decodes it)."""
+    folder.mkdir(exist_ok=True)
+    cv2.imwrite(str(folder / "a.png"), photo(16, 16))
+    (folder / "bomb.png").write_bytes(png_header(60000, 60000))
+    good = cv2.imencode(".png", photo(16, 16, seed=1))[1].tobytes()
+    (folder / "b.png").write_bytes(good[:len(good) // 2])
+    header = "path," + ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
+    write_text(folder / "manifest.csv", "\n".join([header] + [f"{name}," + ",".join(["1"] * 17)
+                                                             for name in ("a.png", "bomb.png", "b.png")]) + "\n")
+    return folder
+
+
+def test_an_image_bomb_is_left_out_without_decoding(tmp_path):
+    root = bomb_manifest(tmp_path / "set")
+    assert check_image(str(root / "bomb.png")).problem == TOO_LARGE
+    problems = Problems()
+    source = load_checked(root, stream=io.StringIO(), problems=problems)  # train.py --data calls this
+    assert source.ids == ["a"]
+    assert problems.skipped == {TOO_LARGE: [str(root / "bomb.png")], CORRUPT: [str(root / "b.png")]}
+
+
+def test_validate_command_with_an_image_bomb_and_a_truncated_png(tmp_path):
+    """The bomb is left out with its reason, and no libpng message reaches the terminal: the summary says it."""
+    root = bomb_manifest(tmp_path / "set")
+    result = subprocess.run([sys.executable, "-m", "data.validate", str(root)], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "1 usable samples, 2 left out" in result.stdout and TOO_LARGE in result.stdout

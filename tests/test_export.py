@@ -102,3 +102,47 @@ def test_an_adain_export_with_five_labels(tmp_path, name):
     assert model.estimate_aus(images).shape == (2, 5)
     with pytest.raises(DataError, match="takes 5 labels, not the 17 AUs"):
         resolve_model_dir(out)
+
+
+# --- a killed export never leaves the run without a model (utils.files.replace_folder) ---
+
+def test_a_killed_export_always_leaves_a_loadable_model(tmp_path):
+    """Kill the export at each of its file operations (tests/test_folders.py injects the kills): infer.py's
+    model lookup always finds a complete export, the old or the new one, and the next export leaves no
+    leftovers. The export folder follows the umask, like the rest of the run folder."""
+    from inference.edit import resolve_model_dir
+    from models.export import LoadedModel, recover_export
+    from test_folders import killed_at
+    G, D = build_networks(tiny_config(), name_suffix="_export_kill")
+    template = str(tmp_path / "template" / "export")
+    umask = os.umask(0o027)
+    try:
+        export_saved_model(G, D, template, {"image_size": 32, "step": 1})
+    finally:
+        os.umask(umask)
+    assert os.stat(template).st_mode & 0o777 == 0o750
+    with killed_at(None) as calls:  # how many file operations an export over an old one makes
+        export_saved_model(G, D, template, {"image_size": 32, "step": 1})
+    assert calls[0] >= 4  # the metadata, the old export aside, the new one in, the old one removed
+    for n in range(1, calls[0] + 1):
+        run = tmp_path / f"run{n}"
+        shutil.copytree(template, run / "export")
+        with killed_at(n):
+            export_saved_model(G, D, str(run / "export"), {"image_size": 32, "step": 2})
+        found = resolve_model_dir(str(run))  # what infer.py --model RUN does first
+        assert found == str(run / "export") and read_metadata(found)["step"] in (1, 2), n
+        recover_export(found, clean=True)  # what the next export does first
+        assert os.listdir(run) == ["export"], n
+    assert LoadedModel(found).edit(np.zeros((1, 32, 32, 3), np.uint8), np.zeros((1, 17), np.float32))
+
+
+def test_an_export_stranded_by_an_earlier_version_is_recovered(exported, tmp_path):
+    """Versions before replace_folder removed export/ before renaming `.export-XXXXXXXX` into its place."""
+    from inference.edit import resolve_model_dir
+    from models.export import recover_export
+    run = tmp_path / "run"
+    shutil.copytree(exported[0], run / ".export-k2x9_a0q")
+    (run / ".export-zz8f3mq1").mkdir()  # a partial one: no ganimation.json
+    assert resolve_model_dir(str(run)) == str(run / "export")
+    recover_export(str(run / "export"), clean=True)
+    assert os.listdir(run) == ["export"]

@@ -17,6 +17,7 @@ from data.synthetic import render_face
 import infer
 from inference import expressions, photo as ph, run, targets as tg
 from inference.edit import edit_pairs, load_model
+from test_app import png_header
 
 AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 
@@ -231,6 +232,7 @@ def test_folder_one_model_load_batches_across_photos_and_a_summary(export, astro
     cv2.imwrite(str(folder / "two.png"), scene([(2, 128, 20, 100), (3, 80, 330, 40)], shape=(300, 480))[:, :, ::-1])
     cv2.imwrite(str(folder / "coffee.png"), skimage.data.coffee()[:, :, ::-1])
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    (folder / "bomb.png").write_bytes(png_header(60000, 60000))  # an image bomb: skipped unread
     (folder / "notes.txt").write_text("not an image")
     loads, batches = [], []
     from models.export import LoadedModel
@@ -250,8 +252,9 @@ def test_folder_one_model_load_batches_across_photos_and_a_summary(export, astro
     assert batches == [4]  # 4 faces from 3 photos in one model call
     assert sorted(os.listdir(tmp_path / "out")) == ["astro_jpg_happy.png", "astro_png_happy.png", "two_happy.png"]
     summary = capsys.readouterr().out
-    assert "edited 4 faces in 3 of 5 images in " in summary and " s: 3 files in " in summary
+    assert "edited 4 faces in 3 of 6 images in " in summary and " s: 3 files in " in summary
     assert "broken.jpg: is not a readable image" in summary and "coffee.png: no face found" in summary
+    assert "bomb.png: is too large an image (60000 x 60000 pixels, more than the limit of 50 megapixels)" in summary
     assert "--no-detect" not in summary
 
 
@@ -264,6 +267,53 @@ def test_folder_where_nothing_can_be_edited(export, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images in this folder"):
         infer.main(args(tmp_path / "empty", tmp_path / "out", "--model", export, "--expression", "happy"))
+
+
+# --- many targets: files written batch by batch, and a limit on their number ---
+
+def test_a_long_au_csv_is_written_batch_by_batch(export, tmp_path, monkeypatch):
+    """40 targets at --batch-size 4: ten model calls, and each call's 4 files are written before the next call,
+    so memory holds one batch (not 40 edits) and the first file comes after the first call."""
+    src = tmp_path / "face.png"
+    cv2.imwrite(str(src), render_face(1, np.zeros(17), 32)[:, :, ::-1])  # the model's size: an aligned crop
+    rows = np.random.default_rng(0).uniform(0, 5, (40, 17))
+    (tmp_path / "aus.csv").write_text(AU_HEADER + "\n" + "\n".join(",".join(f"{v:.2f}" for v in r) for r in rows))
+    events = []
+    from models.export import LoadedModel
+    original_edit = LoadedModel.edit
+    monkeypatch.setattr(LoadedModel, "edit", lambda self, images, aus: events.append(("edit", len(images)))
+                        or original_edit(self, images, aus))
+    original_write = run.write
+    monkeypatch.setattr(run, "write", lambda path, *a: events.append(("write", os.path.basename(path)))
+                        or original_write(path, *a))
+    assert infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
+                           "--batch-size", "4")) == 0
+    assert events == [e for k in range(10) for e in
+                      [("edit", 4)] + [("write", f"face_{i:03d}.png") for i in range(4 * k, 4 * k + 4)]]
+    assert len(os.listdir(tmp_path / "out")) == 40
+
+
+def test_more_outputs_than_the_limit_are_refused_before_the_model_loads(export, tmp_path, monkeypatch):
+    src = tmp_path / "face.png"
+    cv2.imwrite(str(src), np.full((40, 40, 3), 100, np.uint8))
+    (tmp_path / "aus.csv").write_text(AU_HEADER + "\n" + "\n".join([",".join(["1"] * 17)] * 600) + "\n")
+    import inference.edit
+    monkeypatch.setattr(inference.edit, "load_model", lambda path: pytest.fail("the model was loaded"))
+    with pytest.raises(DataError, match=r"^--max-outputs: this would write 1,200 files \(600 targets x 1 image\) "
+                                        r".*limit of 1,000; pass --max-outputs 1200"):
+        infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
+                        "--save-attention"))
+    with pytest.raises(DataError, match=r"would write 600 files .*limit of 500"):
+        infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
+                        "--max-outputs", "500"))
+    assert not (tmp_path / "out").exists()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(folder / f"p{k}.png"), np.full((40, 40, 3), 100, np.uint8))
+    with pytest.raises(DataError, match=r"at least 51 files \(8 targets x 3 images\)"):  # + a crop per face
+        infer.main(args(folder, tmp_path / "out", "--model", export, "--expression", "all", "--save-crops",
+                        "--max-outputs", "10"))
 
 
 # --- bad input: a DataError naming the flag or file, nothing written ---

@@ -703,3 +703,37 @@ def test_manifest_split_column_through_load_dataset(tmp_path):
     assert load_dataset(tmp_path, split="test").ids == ["b"]
     assert load_manifest(tmp_path / "manifest.csv").ids == ["a", "b", "c"]  # no split asked: every row
     assert "no rows of split 'val'" in error_of(load_dataset, tmp_path, split="val")
+
+
+def test_manifest_empty_and_nan_au_cells_are_left_out_alike(tmp_path):
+    """An empty AU cell used to stop the whole data set while a `nan` cell left its row out."""
+    from data.aus import AU_EMPTY, AU_NAN
+    from data.problems import Problems
+    for name in ("a", "b", "c"):
+        jpeg(tmp_path / f"{name}.jpg")
+    cells = [[f"{v:g}" for v in au_row(k)] for k in range(3)]
+    cells[1][4], cells[2][0] = "", "nan"
+    write_text(tmp_path / "manifest.csv", "\n".join(["path," + ",".join(AU_NAMES)] + [
+        f"{n}.jpg," + ",".join(row) for n, row in zip("abc", cells)]) + "\n")
+    problems = Problems()
+    assert load_manifest(tmp_path / "manifest.csv", problems=problems).ids == ["a"]
+    assert problems.skipped == {f"{AU_EMPTY} in manifest.csv": ["b"], f"{AU_NAN} in manifest.csv": ["c"]}
+    assert "line 3, column AU06: empty cell" in error_of(load_manifest, tmp_path / "manifest.csv")  # strict
+
+
+def test_manifest_repeated_ids_on_different_images_are_reported(tmp_path):
+    from data.problems import Problems
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        jpeg(tmp_path / folder / "x.jpg")
+    jpeg(tmp_path / "y.jpg")
+    write_text(tmp_path / "ids.csv", "\n".join(["path,id," + ",".join(AU_NAMES)] + [
+        f"{p},{i}," + ",".join(f"{v:g}" for v in au_row(k))
+        for k, (p, i) in enumerate([("one/x.jpg", "s1"), ("y.jpg", "s1"), ("two/x.jpg", "s2")])]) + "\n")
+    problems = Problems()
+    assert load_manifest(tmp_path / "ids.csv", problems=problems).ids == ["s1", "s2"]
+    assert problems.skipped == {"duplicate id in ids.csv on another image (its first row is used)": ["s1 (y.jpg)"]}
+    plain_csv(tmp_path / "names.csv", [au_row(1), au_row(2)], ids=["one/x.jpg", "two/x.jpg"], id_col="path")
+    problems = Problems()
+    assert load_manifest(tmp_path / "names.csv", problems=problems).ids == ["x", "x"]  # both kept
+    assert list(problems.warnings.values()) == [["x (two/x.jpg)"]] and not problems.skipped

@@ -96,6 +96,51 @@ def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, na
     assert int(again.step) > stopped
 
 
+def test_resume_drops_what_a_killed_run_logged_past_its_checkpoint(tmp_path, name, monkeypatch):
+    """Killed at step 6 with the last checkpoint at 4 (steps 5 and 6 logged): the resumed run trains 5 and 6
+    again, and metrics.jsonl and TensorBoard (its Python event loader, on every tag) hold every step once."""
+    import time
+
+    from tensorboard.backend.event_processing import plugin_event_accumulator
+
+    def tensorboard_steps():
+        events = plugin_event_accumulator.EventAccumulator(str(tmp_path / "tb"))
+        events.Reload()
+        steps = {tag: [e.step for e in events.Tensors(tag)] for tag in events.Tags()["tensors"]}
+        assert "G/total" in steps and all(s == sorted(set(s)) for s in steps.values()), steps  # each step once
+        return steps["lr/G"]
+
+    def metric_steps():
+        with open(tmp_path / "metrics.jsonl") as f:
+            return [json.loads(line)["step"] for line in f if '"lr/G"' in line]
+
+    class Killed(BaseException):
+        pass
+
+    config = tiny_config(epochs=2, log_every=1, checkpoint_every=3, eval_every=0)  # 4 steps an epoch
+    source = load_source(config)
+    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
+    real_save = Run.save
+    monkeypatch.setattr(Run, "save", lambda self: real_save(self) if int(self.step) < 6 else _raise(Killed()))
+    with pytest.raises(Killed):
+        run.train()  # checkpoints at 3 and 4 (the epoch's end); killed as it saves step 6
+    monkeypatch.setattr(Run, "save", real_save)
+    assert metric_steps() == [1, 2, 3, 4, 5, 6] and tensorboard_steps() == [1, 2, 3, 4, 5, 6]
+    second = int(time.time())
+    while int(time.time()) == second:  # a resume starts a new event file, named by the second it starts in
+        time.sleep(0.05)
+    again = Run(config, str(tmp_path), source, name_suffix=name("_b"))
+    again.restore()
+    assert int(again.step) == 4
+    again.train()
+    assert metric_steps() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert tensorboard_steps() == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def _raise(exc):
+    raise exc
+
+
 def test_targets_are_other_samples_aus_plus_bounded_noise(name):
     _, steps = _steps(name, batch=8, target_noise=0.1)
     y_src = tf.constant(np.arange(8 * 17, dtype=np.float32).reshape(8, 17) / 200.0)

@@ -11,9 +11,9 @@ from typing import Optional
 
 from data.constants import CONDITIONINGS
 from data.errors import DataError
-from training.optimizers import ADAM_VARIANTS
 
 
+ADAM_VARIANTS = ("torch", "keras")  # --adam (training/optimizers.py)
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}  # --precision -> the networks' compute dtype
 GAN_LOSSES = ("wgan-gp", "nonsaturating")
 
@@ -206,8 +206,9 @@ NETWORK_FIELDS = ("image_size", "g_conv_dim", "d_conv_dim", "n_res", "d_layers",
                   "conditioning", "adain_dim")
 
 
-def config_from_args(namespace, base=None):
-    """TrainConfig from a parsed namespace, on top of `base` (a saved config) when resuming."""
+def config_from_args(namespace, base=None, resolve=True):
+    """TrainConfig from a parsed namespace, on top of `base` (a saved config) when resuming. resolve=False leaves
+    --precision auto for `resolve_precision` (which imports TensorFlow) to pick later."""
     given = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(namespace, f.name)}
     for name in NETWORK_FIELDS:
         if base is not None and name in given and given[name] != getattr(base, name):
@@ -218,7 +219,8 @@ def config_from_args(namespace, base=None):
     if values.get("precision_note") and "precision" not in given:  # picked by auto: pick again on this machine
         values["precision"] = "auto"
     values.update(given)
-    return resolve_precision(TrainConfig.from_dict(values).validate())
+    config = TrainConfig.from_dict(values).validate()
+    return resolve_precision(config) if resolve else config
 
 
 def native_bf16():
@@ -267,3 +269,21 @@ def read_run_config(run_dir):
             return TrainConfig.from_dict(json.load(f))
     except (ValueError, TypeError) as e:
         raise DataError(path, f"unreadable run configuration ({e})") from None
+
+
+def load_source(config):
+    """The training data named by the config: a dataset path (checked: data.validate.load_checked prints a
+    summary), or the built-in synthetic faces. Needs no TensorFlow, so bad data is reported at once."""
+    if config.data:
+        from data.validate import load_checked
+        source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
+                              image_size=config.image_size, strict=config.strict,
+                              min_confidence=config.min_confidence)
+    else:
+        from data.synthetic import make_synthetic_source
+        source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
+                                       size=config.image_size, seed=config.seed)
+    if len(source) < config.batch:
+        raise DataError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
+                                                         f"of {config.batch} (lower --batch)")
+    return source

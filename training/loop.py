@@ -5,6 +5,7 @@ RUN_DIR/
   log.txt            what was printed, with times
   metrics.jsonl      one JSON line of scalars every --log-every steps
   tb/                TensorBoard events: every loss term, the learning rates, images/s, sample grids
+                     (a resume drops what a killed run logged past its last checkpoint from both)
   samples/           step_XXXXXXX.png: input | color | attention | output | reconstruction, one row per face
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
   export/            the SavedModel (models/export.py) written at the end
@@ -29,7 +30,7 @@ from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
-from training.config import PRECISIONS, resolve_precision
+from training.config import PRECISIONS, load_source, resolve_precision  # noqa: F401 (load_source: API)
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.files import atomic_write_text, write_png
@@ -53,23 +54,6 @@ def build_generator(config, name, num_aus=NUM_AUS):
     return get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
                          conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
                          compute_dtype=PRECISIONS[resolve_precision(config).precision], name=name)
-
-
-def load_source(config):
-    """The training data named by the config: a dataset path, or the built-in synthetic faces."""
-    if config.data:
-        from data.validate import load_checked  # checks every image and AU row; prints a summary
-        source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
-                              image_size=config.image_size, strict=config.strict,
-                              min_confidence=config.min_confidence)
-    else:
-        from data.synthetic import make_synthetic_source
-        source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
-                                       size=config.image_size, seed=config.seed)
-    if len(source) < config.batch:
-        raise DataError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
-                                                         f"of {config.batch} (lower --batch)")
-    return source
 
 
 def new_run_dir(config):
@@ -169,8 +153,13 @@ class Run:
         if start >= stop_at:
             log.info("training already finished" if start >= total else f"already at --max-steps {c.max_steps}")
             return
-        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief
-                  else tf.summary.create_noop_writer())
+        tb = os.path.join(self.run_dir, "tb")
+        resumed = self.chief and os.path.isdir(tb) and any("tfevents" in f for f in os.listdir(tb))
+        writer = tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
+        if self.chief:  # a killed run logged past its last checkpoint: those steps are trained again
+            drop_metrics_after(os.path.join(self.run_dir, "metrics.jsonl"), start)
+        if resumed:
+            purge_tensorboard_after(writer, start)
         local_batch = c.batch // self.num_workers
         sample_batch = self._sample_batch()
         progress = Progress(stop_at, start, enabled=self.chief)
@@ -299,6 +288,39 @@ class Run:
         write_png(os.path.join(self.run_dir, "samples", f"step_{step:07d}.png"), grid)
 
 
+def drop_metrics_after(path, step):
+    """Rewrite metrics.jsonl (atomically) without its lines past `step`, and without a line cut short by a kill;
+    a resumed run logs those steps again."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.readlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line).get("step", 0) <= step and line.endswith("\n"):
+                kept.append(line)
+        except (ValueError, AttributeError):
+            pass
+    if len(kept) < len(lines):
+        atomic_write_text(path, "".join(kept))
+
+
+def purge_tensorboard_after(writer, step):
+    """Make TensorBoard drop what an earlier, killed process of this run logged past `step`: TensorBoard purges
+    every event with a step >= N that it read before a SessionLog.START event at step N (its event accumulators,
+    `_CheckForRestartAndMaybePurge`). TF2's writer has no purge_step argument, so the event is written raw
+    (summary_ops_v2.import_event, TF2's writer op for a serialized Event). It is written twice: TensorBoard's
+    Python loader takes the first START it sees in a run for the run's beginning, not a restart, and TF2 writes
+    none of its own (a second START at the same step purges nothing more)."""
+    from tensorflow.python.ops import summary_ops_v2
+    event = tf.compat.v1.Event(wall_time=time.time(), step=step + 1,
+                               session_log=tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START))
+    with writer.as_default():
+        for _ in range(2):
+            summary_ops_v2.import_event(tf.constant(event.SerializeToString()))
+
+
 def sample_grid(G, real, y_src, y_tgt):
     """uint8 (rows * S, 5 * S, 3): per face, input | color | attention | output | reconstruction."""
     fake, color, attention = generate(G, real, y_tgt)
@@ -329,8 +351,9 @@ class _GracefulStop:
         self.requested = True
 
 
-def start(config, resume_dir=None, export_only=False, strategy=None):
-    """Train (and export) as train.py does. Returns the run directory.
+def start(config, resume_dir=None, export_only=False, strategy=None, source=None):
+    """Train (and export) as train.py does. Returns the run directory. `source`: the data, if already loaded
+    (train.py loads it before TensorFlow starts, so bad data is reported at once).
 
     Under a multi-worker strategy every worker runs this with the same --run-name (or --resume): the chief
     creates and owns the run directory, the others keep their checkpoints and log in RUN_DIR/workers/.
@@ -340,7 +363,8 @@ def start(config, resume_dir=None, export_only=False, strategy=None):
     if config.batch % strategy.num_replicas_in_sync:
         raise DataError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
                               "replicas")
-    source = None if export_only else load_source(config)  # bad data fails here, before anything is written
+    if source is None and not export_only:
+        source = load_source(config)  # bad data fails here, before anything is written
     if resume_dir:
         run_dir = resume_dir
     elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

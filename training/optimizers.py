@@ -13,7 +13,7 @@ checkpoints move between the two.
 """
 import tensorflow as tf
 
-ADAM_VARIANTS = ("torch", "keras")
+from training.config import ADAM_VARIANTS
 TORCH_EPSILON = 1e-8  # torch.optim.Adam's default
 
 

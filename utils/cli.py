@@ -6,6 +6,7 @@ with code 2, with no traceback.
 import contextlib
 import os
 import sys
+import threading
 
 
 @contextlib.contextmanager
@@ -25,6 +26,43 @@ def quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_native = {"depth": 0, "saved": None, "devnull": None, "stderr": None}  # quiet_native_stderr's state
+_native_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C libraries write straight to the process's stderr during the block (libpng's
+    "libpng error: Not enough image data" from OpenCV's decoder), while Python's own sys.stderr (messages,
+    progress bars) still reaches the terminal. Blocks may nest and run in several threads at once: the first
+    in redirects, the last out restores. Set GANIMATION_TF_VERBOSE=1 to see everything."""
+    if os.environ.get("GANIMATION_TF_VERBOSE"):
+        yield
+        return
+    with _native_lock:
+        if _native["depth"] == 0:
+            sys.stderr.flush()
+            _native["saved"] = os.dup(2)
+            _native["devnull"] = os.open(os.devnull, os.O_WRONLY)
+            _native["stderr"] = sys.stderr
+            sys.stderr = open(_native["saved"], "w", buffering=1, closefd=False,
+                              encoding=getattr(sys.stderr, "encoding", None) or "utf-8", errors="backslashreplace")
+            os.dup2(_native["devnull"], 2)
+        _native["depth"] += 1
+    try:
+        yield
+    finally:
+        with _native_lock:
+            _native["depth"] -= 1
+            if _native["depth"] == 0:
+                sys.stderr.flush()
+                sys.stderr.close()
+                sys.stderr = _native["stderr"]
+                os.dup2(_native["saved"], 2)
+                os.close(_native["saved"])
+                os.close(_native["devnull"])
 
 
 def quiet_tensorflow(init_runtime=True):
