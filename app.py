@@ -49,7 +49,7 @@ def build_app(model, model_name=""):
     import gradio as gr
 
     from data.constants import AU_MAX, AU_NAMES
-    from data.errors import DataError
+    from utils.errors import UserError
     from inference import interactive as ia
     from inference.expressions import EXPRESSIONS, REFERENCE_INTENSITY, expression_aus
 
@@ -81,7 +81,7 @@ def build_app(model, model_name=""):
 
     def no_photo(session):
         if session is None:
-            raise DataError(None, "open a photo or a built-in face first")
+            raise UserError(None, "open a photo or a built-in face first")
 
     def on_upload(path, whole):
         """The upload box is emptied again (the status names the file), ready for the next photo."""
@@ -91,21 +91,21 @@ def build_app(model, model_name=""):
             name = os.path.basename(path)
             session = ia.open_image(model, ia.read_upload(path, name), name, False if whole else None)
             return opened(session) + [None]
-        except DataError as e:
+        except UserError as e:
             return failed(e, len(opening)) + [None]
 
     def on_builtin(number):
         try:
             number = int(number or 0)
             return opened(ia.open_image(model, ia.builtin_face(number, model.image_size), f"built-in face {number}"))
-        except DataError as e:
+        except UserError as e:
             return failed(e, len(opening))
 
     def on_face(session, number):
         try:
             no_photo(session)
             return opened(ia.choose_face(session, int(number)))
-        except DataError as e:
+        except UserError as e:
             return failed(e, len(opening))
 
     def on_edit(session, *aus):
@@ -127,7 +127,7 @@ def build_app(model, model_name=""):
                 shutil.rmtree(os.path.join(work, old), ignore_errors=True)
             gif, mp4 = ia.animate(model, session, aus, tempfile.mkdtemp(dir=work), frames=frames, pingpong=pingpong)
             return gif, [gif, mp4], f"{session.describe()}; animation: {int(frames)} frames"
-        except DataError as e:
+        except UserError as e:
             return failed(e, 3, status_at=2)
 
     title = "GANimation: edit a face with Action Units"
@@ -234,24 +234,24 @@ def network_address():
 
 
 def check_port(host, port):
-    """DataError when the page cannot be served at host:port (the port is taken, or the address is not ours)."""
+    """UserError when the page cannot be served at host:port (the port is taken, or the address is not ours)."""
     import socket
 
-    from data.errors import DataError
+    from utils.errors import UserError
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as e:
-        raise DataError(f"{host}:{port}", f"cannot serve the page here ({e.strerror or e}); choose another --port "
+        raise UserError(f"{host}:{port}", f"cannot serve the page here ({e.strerror or e}); choose another --port "
                                           "or --host") from None
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from data.errors import DataError
+    from utils.errors import UserError
     if not 0 < args.port < 65536:
-        raise DataError("--port", f"{args.port} is not a port number")
+        raise UserError("--port", f"{args.port} is not a port number")
     check_port(args.host, args.port)  # before the model loads
     from inference.edit import load_model, resolve_model_dir
     model_dir = resolve_model_dir(args.model)  # checked before the slow TensorFlow import

@@ -28,9 +28,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from data.errors import DataError
+    from utils.errors import UserError
     if args.identities < 1 or args.multi < 1:
-        raise DataError(None, "--identities and --multi must be >= 1")
+        raise UserError(None, "--identities and --multi must be >= 1")
     from inference.edit import load_model, resolve_model_dir
     export_dir = resolve_model_dir(args.model)  # checked before the slow TensorFlow import
     quiet_tensorflow()
@@ -38,7 +38,7 @@ def main(argv=None):
     from evaluation.report import write_report
     model = load_model(export_dir)
     if args.image_size and args.image_size != model.image_size:
-        raise DataError(export_dir, f"the model takes {model.image_size} x {model.image_size} images, "
+        raise UserError(export_dir, f"the model takes {model.image_size} x {model.image_size} images, "
                                     f"not {args.image_size}")
     metrics, cases, results = evaluate(model, args.identities, args.multi, args.seed)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(export_dir)), "eval")

@@ -29,7 +29,7 @@ def main(argv=None):
     parser, args = parse_args(argv)
     import os
 
-    from data.errors import DataError
+    from utils.errors import UserError
     from training.config import config_from_args, load_source, read_run_config, resolve_precision
     if args.export_only and not args.resume:
         parser.error("--export-only needs --resume RUN_DIR")
@@ -39,13 +39,13 @@ def main(argv=None):
     try:
         config = config_from_args(args, base, resolve=False)  # --precision auto is resolved after the data check
     except ValueError as e:
-        raise DataError(None, str(e)) from None
+        raise UserError(None, str(e)) from None
     if args.dry_run:
         print(resolve_precision(config).to_json())
         return 0
     # What needs no TensorFlow is checked before its slow import: the data, a checkpoint to export.
     if args.export_only and not os.path.isfile(os.path.join(args.resume, "checkpoints", "checkpoint")):
-        raise DataError(args.resume, "has no checkpoint to export")
+        raise UserError(args.resume, "has no checkpoint to export")
     source = None if args.export_only else load_source(config)
     quiet_tensorflow(init_runtime=False)
     config = resolve_precision(config)

@@ -13,7 +13,7 @@ Accepted inputs (all validated: 17 finite AU intensities per row on OpenFace's 0
 
 A CSV without a header is refused (the message lists the expected column names): clear beats guessing.
 Values up to `AU_TOLERANCE` outside [0, 5] (OpenFace sometimes writes 5.0x) are clipped; anything further out is
-an error. Every problem is a `DataError` that names the file and says what is wrong, and for a bad cell the line
+an error. Every problem is a `UserError` that names the file and says what is wrong, and for a bad cell the line
 number and column.
 """
 import contextlib
@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
-from data.errors import DataError
+from utils.errors import UserError
 
 AU_TOLERANCE = 0.1  # values in [-0.1, 0) and (5, 5.1] are clipped to [0, 5]; further out is an error
 ID_COLUMNS = ("id", "path", "file", "image")  # accepted names of a table's id column, in order of preference
@@ -65,7 +65,7 @@ def parse_aus(values, source, rows: Optional[Sequence] = None, columns: Optional
     """Validate AU intensities and return them as a new float32 array of the same shape (..., 17).
 
     Every value must be a finite number in [0, 5]; values at most `AU_TOLERANCE` outside are clipped.
-    source:  the file (or other name) that `DataError` reports.
+    source:  the file (or other name) that `UserError` reports.
     rows:    optional labels for the rows of a 2-D array, used in messages (e.g. "line 7" or an id);
              by default "row <0-based index>".
     columns: optional names of the 17 columns for messages (e.g. the CSV's "AU04_r"); default `AU_NAMES`.
@@ -73,9 +73,9 @@ def parse_aus(values, source, rows: Optional[Sequence] = None, columns: Optional
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(source, f"AU values are not all numbers ({exc})") from None
+        raise UserError(source, f"AU values are not all numbers ({exc})") from None
     if arr.ndim == 0 or arr.shape[-1] != NUM_AUS:
-        raise DataError(source, f"expected {NUM_AUS} AU values per row ({', '.join(AU_NAMES)}), "
+        raise UserError(source, f"expected {NUM_AUS} AU values per row ({', '.join(AU_NAMES)}), "
                                 f"got an array of shape {arr.shape}")
     flat = arr.reshape(-1, NUM_AUS)
     names = list(columns) if columns is not None else list(AU_NAMES)
@@ -88,13 +88,13 @@ def parse_aus(values, source, rows: Optional[Sequence] = None, columns: Optional
     if bad.any():
         r, c = np.argwhere(bad)[0]
         more = int(bad.sum()) - 1
-        raise DataError(source, f"{where(r, c)}: {flat[r, c]} is not a finite number"
+        raise UserError(source, f"{where(r, c)}: {flat[r, c]} is not a finite number"
                                 + (f" ({more} more non-finite values)" if more else ""))
     out = (flat < -AU_TOLERANCE) | (flat > AU_MAX + AU_TOLERANCE)
     if out.any():
         r, c = np.argwhere(out)[0]
         more = int(out.sum()) - 1
-        raise DataError(source, f"{where(r, c)}: AU intensity {flat[r, c]:g} is outside [0, {AU_MAX:g}]"
+        raise UserError(source, f"{where(r, c)}: AU intensity {flat[r, c]:g} is outside [0, {AU_MAX:g}]"
                                 + (f" ({more} more values out of range)" if more else "")
                                 + "; OpenFace intensities lie in 0-5")
     result = np.clip(arr, 0.0, AU_MAX).astype(np.float32)
@@ -121,7 +121,7 @@ def au_row_problems(values) -> List[Optional[str]]:
 
 
 def _checked_aus(path, raw, rows=None, columns=None, lenient=False):
-    """-> (float32 (N, 17) AUs, per-row problems or None). Strict: any bad value is a DataError (parse_aus).
+    """-> (float32 (N, 17) AUs, per-row problems or None). Strict: any bad value is a UserError (parse_aus).
     Lenient: bad rows are kept as NaN rows, and `problems[k]` says what is wrong with row k."""
     if not lenient:
         return parse_aus(raw, path, rows=rows, columns=columns), None
@@ -136,7 +136,7 @@ def _checked_aus(path, raw, rows=None, columns=None, lenient=False):
 # ----------------------------------------------------------------------------------------------- CSV reading
 
 
-class _NoRows(DataError):
+class _NoRows(UserError):
     """A well-formed AU CSV with no usable row (header only, or every row skipped by success/confidence)."""
 
 
@@ -176,23 +176,23 @@ def _find_columns(path, names: List[str], extra: Sequence[str]) -> _Header:
     for scheme in (_R_NAMES, AU_NAMES):
         for name in scheme:
             if upper.count(name.upper()) > 1:
-                raise DataError(path, f"column {name} appears more than once in the header")
+                raise UserError(path, f"column {name} appears more than once in the header")
     found_r = [n for n in _R_NAMES if n.upper() in upper]
     found_plain = [n for n in AU_NAMES if n.upper() in upper]
     if not found_r and not found_plain:
         if names and all(_is_number(n) for n in names):
-            raise DataError(path, f"no header line (the first line is {len(names)} numbers); the first line "
+            raise UserError(path, f"no header line (the first line is {len(names)} numbers); the first line "
                                   f"must name the columns: {','.join(AU_NAMES)} (or OpenFace's "
                                   f"{_R_NAMES[0]} ... {_R_NAMES[-1]})")
         hint = ""
         if any(re.fullmatch(r"AU\d\d_C", n) for n in upper):
             hint = "; the file has only AU presence columns (AUxx_c, 0 or 1), which are no intensities"
-        raise DataError(path, f"no AU intensity columns ({_EXPECTED}){hint}")
+        raise UserError(path, f"no AU intensity columns ({_EXPECTED}){hint}")
     scheme = _R_NAMES if len(found_r) >= len(found_plain) else AU_NAMES
     found = found_r if scheme is _R_NAMES else found_plain
     if len(found) < NUM_AUS:
         missing = [n for n in scheme if n not in found]
-        raise DataError(path, f"missing AU columns: {', '.join(missing)} (found {len(found)} of {NUM_AUS})")
+        raise UserError(path, f"missing AU columns: {', '.join(missing)} (found {len(found)} of {NUM_AUS})")
 
     def position(name):
         return upper.index(name.upper()) if name.upper() in upper else None
@@ -217,17 +217,17 @@ def _read_header(path, extra) -> _Header:
                 header = _find_columns(path, [cell.strip() for cell in row], extra)
                 header.data_start = reader.line_num
                 return header
-    raise DataError(path, "empty file (no header line)")
+    raise UserError(path, "empty file (no header line)")
 
 
 def _number(path, text: str, line, column: str) -> float:
     text = text.strip()
     if not text:
-        raise DataError(path, f"line {line}, column {column}: empty cell")
+        raise UserError(path, f"line {line}, column {column}: empty cell")
     try:
         return float(text)
     except ValueError:
-        raise DataError(path, f"line {line}, column {column}: {text!r} is not a number") from None
+        raise UserError(path, f"line {line}, column {column}: {text!r} is not a number") from None
 
 
 def _parse_with_csv(path, header: _Header):
@@ -245,7 +245,7 @@ def _parse_with_csv(path, header: _Header):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
             if len(row) > width or len(row) <= last:
-                raise DataError(path, f"line {reader.line_num}: {len(row)} fields, but the header has {width}")
+                raise UserError(path, f"line {reader.line_num}: {len(row)} fields, but the header has {width}")
             for i in wanted:
                 cells[i].append(row[i])
             lines.append(reader.line_num)
@@ -263,7 +263,7 @@ def _rows_from_cells(path, header: _Header, cells, lines, min_confidence, lenien
         col = names[header.success_idx]
         success = np.array([_number(path, s, ln, col) for s, ln in zip(cells[header.success_idx], lines)])
         if not np.isfinite(success).all():
-            raise DataError(path, f"line {lines[int(np.argmin(np.isfinite(success)))]}, column {col}: "
+            raise UserError(path, f"line {lines[int(np.argmin(np.isfinite(success)))]}, column {col}: "
                                   "success is not a finite number")
         keep &= success != 0
         if (success == 0).any():
@@ -273,11 +273,11 @@ def _rows_from_cells(path, header: _Header, cells, lines, min_confidence, lenien
         col = names[header.confidence_idx]
         confidence = np.array([_number(path, s, ln, col) for s, ln in zip(cells[header.confidence_idx], lines)])
         if np.isnan(confidence).any():
-            raise DataError(path, f"line {lines[int(np.argmax(np.isnan(confidence)))]}, column {col}: "
+            raise UserError(path, f"line {lines[int(np.argmax(np.isnan(confidence)))]}, column {col}: "
                                   "confidence is NaN")
     if min_confidence is not None:
         if confidence is None:
-            raise DataError(path, f"min_confidence {min_confidence} given, but the file has no confidence column")
+            raise UserError(path, f"min_confidence {min_confidence} given, but the file has no confidence column")
         low = keep & (confidence < min_confidence)
         keep &= ~low
         if low.any():
@@ -361,9 +361,9 @@ def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=
     instead of raising (malformed files are errors either way)."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if os.path.isdir(path):
-        raise DataError(path, "is a folder, expected a CSV file")
+        raise UserError(path, "is a folder, expected a CSV file")
     try:
         header = _read_header(path, extra)
         if os.path.getsize(path) >= _PANDAS_MIN_BYTES:
@@ -374,11 +374,11 @@ def _read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=
         cells, lines = _parse_with_csv(path, header)
         return _rows_from_cells(path, header, cells, lines, min_confidence, lenient)
     except UnicodeDecodeError as exc:
-        raise DataError(path, f"not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
+        raise UserError(path, f"not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
-        raise DataError(path, f"malformed CSV ({exc})") from None
+        raise UserError(path, f"malformed CSV ({exc})") from None
     except OSError as exc:
-        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise UserError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def read_au_csv(path, min_confidence: Optional[float] = None) -> np.ndarray:
@@ -394,7 +394,7 @@ def _id_column(path, found: Sequence[str]) -> str:
     for name in ID_COLUMNS:
         if name in found:
             return name
-    raise DataError(path, f"no id column (one of: {', '.join(ID_COLUMNS)}) next to the AU columns")
+    raise UserError(path, f"no id column (one of: {', '.join(ID_COLUMNS)}) next to the AU columns")
 
 
 def read_au_table(path, problems=None) -> Dict[str, np.ndarray]:
@@ -413,10 +413,10 @@ def read_au_table(path, problems=None) -> Dict[str, np.ndarray]:
     for k, (raw, aus, line) in enumerate(zip(rows.extra[name], rows.aus, rows.lines)):
         key = normalize_id(raw)
         if not key:
-            raise DataError(path, f"{line}: empty {name}")
+            raise UserError(path, f"{line}: empty {name}")
         if key in first_line:
             if problems is None:
-                raise DataError(path, f"duplicate id {key!r} ({first_line[key]} and {line})")
+                raise UserError(path, f"duplicate id {key!r} ({first_line[key]} and {line})")
             problems.skip(f"duplicate id in {file_name} (its first row is used)", key)
             continue
         first_line[key] = line
@@ -454,17 +454,17 @@ def write_au_csv(path, aus, ids: Optional[Sequence[str]] = None) -> None:
     path = os.fspath(path)
     values = parse_aus(aus, path)
     if values.ndim != 2:
-        raise DataError(path, f"expected AUs of shape (N, {NUM_AUS}), got {values.shape}")
+        raise UserError(path, f"expected AUs of shape (N, {NUM_AUS}), got {values.shape}")
     if ids is not None:
         ids = [str(i) for i in ids]
         if len(ids) != len(values):
-            raise DataError(path, f"{len(ids)} ids for {len(values)} rows of AUs")
+            raise UserError(path, f"{len(ids)} ids for {len(values)} rows of AUs")
         bad = [i for i in ids if not i.strip() or "\n" in i or "\r" in i]
         if bad:
-            raise DataError(path, f"ids must be non-empty single-line strings, got {bad[0]!r}")
+            raise UserError(path, f"ids must be non-empty single-line strings, got {bad[0]!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise DataError(path, f"cannot write: folder {folder} does not exist")
+        raise UserError(path, f"cannot write: folder {folder} does not exist")
     header = (["id"] if ids is not None else []) + list(AU_NAMES)
     row_format = ",".join(["%.8g"] * NUM_AUS)  # float32 values, close to their shortest exact form
     lines = [row_format % tuple(row) for row in values.astype(np.float64).tolist()]
@@ -484,7 +484,7 @@ def write_au_csv(path, aus, ids: Optional[Sequence[str]] = None) -> None:
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise DataError(path, f"cannot write: {exc.strerror or exc}") from None
+        raise UserError(path, f"cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -530,34 +530,34 @@ class _AuUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise DataError(self._path, f"refused to load: the pickle wants {module}.{name}, but an AU pickle "
+            raise UserError(self._path, f"refused to load: the pickle wants {module}.{name}, but an AU pickle "
                                         "may only hold a dict of ids to numpy arrays") from None
 
     def persistent_load(self, pid):
-        raise DataError(self._path, "refused to load: the pickle uses persistent ids")
+        raise UserError(self._path, "refused to load: the pickle uses persistent ids")
 
 
 def _pickle_values(path, value, key):
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iuf":
-            raise DataError(path, f"id {key!r}: AUs are a {value.dtype} array, expected numbers")
+            raise UserError(path, f"id {key!r}: AUs are a {value.dtype} array, expected numbers")
         arr = value.astype(np.float64)
     elif isinstance(value, (list, tuple)):
         if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
                    for v in value):
-            raise DataError(path, f"id {key!r}: AUs must be numbers")
+            raise UserError(path, f"id {key!r}: AUs must be numbers")
         arr = np.array(value, dtype=np.float64)
     else:
-        raise DataError(path, f"id {key!r}: AUs are a {type(value).__name__}, expected 17 numbers")
+        raise UserError(path, f"id {key!r}: AUs are a {type(value).__name__}, expected 17 numbers")
     if arr.shape != (NUM_AUS,):
-        raise DataError(path, f"id {key!r}: expected {NUM_AUS} AU values, got shape {arr.shape}")
+        raise UserError(path, f"id {key!r}: expected {NUM_AUS} AU values, got shape {arr.shape}")
     return arr
 
 
 def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str, np.ndarray]:
     """The official GANimation `aus_openface.pkl` (dict id -> 17 floats) -> {id: float32 (17,)}.
 
-    Loading a pickle can run code, so without allow_pickle this is a DataError that says to pass --allow-pickle
+    Loading a pickle can run code, so without allow_pickle this is a UserError that says to pass --allow-pickle
     or to convert the file to aus.csv. With it, the file goes through an unpickler that can only build numpy
     arrays, and the result must be a dict of str -> 17 finite numbers on 0-5. Keys are normalised with
     `normalize_id`. With `problems` (a data.problems.Problems), ids with bad AU values (which then map to None),
@@ -565,29 +565,29 @@ def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str,
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if not allow_pickle:
-        raise DataError(path, "is a pickle, and loading a pickle can run code: pass --allow-pickle if you trust "
+        raise UserError(path, "is a pickle, and loading a pickle can run code: pass --allow-pickle if you trust "
                               f"the file, or convert it to aus.csv (columns id,{','.join(AU_NAMES)})")
     try:
         with open(path, "rb") as fh:
             obj = _AuUnpickler(fh, path).load()
-    except DataError:
+    except UserError:
         raise
     except OSError as exc:
-        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise UserError(path, f"cannot read: {exc.strerror or exc}") from None
     except Exception as exc:  # corrupt or truncated pickles raise all sorts of errors
-        raise DataError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise UserError(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
-        raise DataError(path, f"expected a pickled dict of id -> {NUM_AUS} AUs, got a {type(obj).__name__}")
+        raise UserError(path, f"expected a pickled dict of id -> {NUM_AUS} AUs, got a {type(obj).__name__}")
     if not obj:
-        raise DataError(path, "the pickled dict is empty")
+        raise UserError(path, "the pickled dict is empty")
     keys, rows = [], []
     for key, value in obj.items():
         if isinstance(key, bytes):
             key = key.decode("utf-8", errors="replace")
         if not isinstance(key, str):
-            raise DataError(path, f"ids must be strings, got a {type(key).__name__} ({key!r})")
+            raise UserError(path, f"ids must be strings, got a {type(key).__name__} ({key!r})")
         keys.append(key)
         rows.append(_pickle_values(path, value, key))
     aus, bad = _checked_aus(path, np.stack(rows), rows=[f"id {k!r}" for k in keys], lenient=problems is not None)
@@ -598,7 +598,7 @@ def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str,
         norm = normalize_id(key)
         if norm in seen:
             if problems is None:
-                raise DataError(path, f"duplicate id {norm!r}")
+                raise UserError(path, f"duplicate id {norm!r}")
             problems.skip(f"duplicate id in {file_name} (the first is used)", norm)
             continue
         seen.add(norm)

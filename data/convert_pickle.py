@@ -12,13 +12,13 @@ import argparse
 import os
 
 from data.aus import read_au_pickle, write_au_csv
-from data.errors import DataError
+from utils.errors import UserError
 
 
 def convert(pickle_path, out_path, allow_pickle=False, overwrite=False) -> int:
     """Write the pickle's AUs to out_path; returns the number of ids."""
     if os.path.exists(out_path) and not overwrite:
-        raise DataError(out_path, "exists already (pass --force to replace it)")
+        raise UserError(out_path, "exists already (pass --force to replace it)")
     table = read_au_pickle(pickle_path, allow_pickle=allow_pickle)
     write_au_csv(out_path, list(table.values()), ids=list(table))
     return len(table)

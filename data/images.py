@@ -12,8 +12,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from data.errors import DataError
 from utils.cli import quiet_native_stderr
+from utils.errors import UserError
 from utils.files import atomic_write_bytes, encode_image
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (infer.py, data sets, the web page)
@@ -89,25 +89,25 @@ def read_image(path):
 
     JPEG, PNG, BMP, TIFF, WebP; gray, RGBA (alpha dropped) and 16-bit images are converted, and the EXIF
     orientation is applied. A missing, empty, corrupt or too large (MAX_PIXELS, from the header) file is a
-    DataError naming it. What the decoder's libraries print about a bad file is kept off the terminal.
+    UserError naming it. What the decoder's libraries print about a bad file is kept off the terminal.
     """
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if os.path.isdir(path):
-        raise DataError(path, "is a folder, not an image")
+        raise UserError(path, "is a folder, not an image")
     data = np.fromfile(path, dtype=np.uint8)
     if data.size == 0:
-        raise DataError(path, "is empty")
+        raise UserError(path, "is empty")
     problem = pixel_problem(data)
     if problem:
-        raise DataError(path, problem)
+        raise UserError(path, problem)
     try:
         with quiet_native_stderr():
             image = cv2.imdecode(data, cv2.IMREAD_COLOR)  # 8-bit BGR, EXIF-rotated, gray and alpha handled
     except cv2.error:  # OpenCV's own limits (a format whose size the header check could not read)
         image = None
     if image is None:
-        raise DataError(path, "is not a readable image (corrupt, or an unsupported format)")
+        raise UserError(path, "is not a readable image (corrupt, or an unsupported format)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

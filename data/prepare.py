@@ -33,11 +33,11 @@ import numpy as np
 
 from data.aus import _NoRows
 from data.constants import AU_NAMES
-from data.errors import DataError
 from data.images import read_image, write_image
 from data.problems import Problems
 from data.progress import ProgressBar
 from data.validate import write_problems_csv
+from utils.errors import UserError
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CROPS = "crops.csv"
@@ -73,7 +73,7 @@ def crop_name(relative_photo: str) -> str:
 
 
 def _read_ahead(read, items, ahead=4):
-    """(item, read(item) or the DataError it raised) in order, reading up to `ahead` items in threads."""
+    """(item, read(item) or the UserError it raised) in order, reading up to `ahead` items in threads."""
     with ThreadPoolExecutor(2) as pool:
         def submit(item):
             return pool.submit(lambda: _try(read, item))
@@ -89,7 +89,7 @@ def _read_ahead(read, items, ahead=4):
 def _try(func, arg):
     try:
         return func(arg)
-    except DataError as exc:
+    except UserError as exc:
         return exc
 
 
@@ -115,20 +115,20 @@ def crop_photos(photos_dir, out_dir, size=128, margin=None, mode="one", min_conf
     margin = DEFAULT_MARGIN if margin is None else margin
     photos = list_photos(photos_dir)
     if not photos:
-        raise DataError(photos_dir, f"no photos ({', '.join('*' + e for e in PHOTO_EXTENSIONS)}), sub-folders "
+        raise UserError(photos_dir, f"no photos ({', '.join('*' + e for e in PHOTO_EXTENSIONS)}), sub-folders "
                                     "included")
     rows, names = [], {}
     with ProgressBar(len(photos), "finding faces") as bar:
         for photo, image in _read_ahead(lambda p: read_image(os.path.join(photos_dir, p)), photos):
             bar.update()
-            if isinstance(image, DataError):
+            if isinstance(image, UserError):
                 problems.skip(UNREADABLE, f"{photo} ({image.problem})")
                 continue
             faces = _faces_to_crop(detect_faces(image, min_confidence, min_face), mode, photo, problems)
             for k, face in enumerate(faces):
                 name = crop_name(photo) + (f"_face{k}" if len(faces) > 1 else "")
                 if name in names:
-                    raise DataError(os.path.join(photos_dir, photo), f"its crop would be named {name}, as the "
+                    raise UserError(os.path.join(photos_dir, photo), f"its crop would be named {name}, as the "
                                                                      f"crop of {names[name]}: rename one photo")
                 names[name] = photo
                 crop, _ = align_face(image, face, size, margin)
@@ -169,11 +169,11 @@ def crops_csv_text(rows) -> str:
 def read_crops_csv(dataset) -> List[Dict]:
     path = os.path.join(dataset, CROPS)
     if not os.path.isfile(path):
-        raise DataError(dataset, f"no {CROPS}: not a folder written by python -m data.prepare --photos")
+        raise UserError(dataset, f"no {CROPS}: not a folder written by python -m data.prepare --photos")
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or not {"path", "split"} <= set(rows[0]):
-        raise DataError(path, "expected the columns path,split,... and at least one crop")
+        raise UserError(path, "expected the columns path,split,... and at least one crop")
     return rows
 
 
@@ -182,7 +182,7 @@ def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
     from data.readers import best_openface_row
 
     if not os.path.isdir(csv_dir):
-        raise DataError(csv_dir, "is not a folder (expected OpenFace's output: one <crop name>.csv per crop)")
+        raise UserError(csv_dir, "is not a folder (expected OpenFace's output: one <crop name>.csv per crop)")
     lines = []
     for r in rows:
         name = os.path.splitext(os.path.basename(r["path"]))[0]
@@ -197,7 +197,7 @@ def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
             continue
         lines.append([r["path"], r["split"]] + [f"{v:.6g}" for v in aus.astype(np.float64)])  # float32: 6 digits
     if not lines:
-        raise DataError(csv_dir, f"none of the {len(rows)} crops of {dataset} has usable AUs here (expected "
+        raise UserError(csv_dir, f"none of the {len(rows)} crops of {dataset} has usable AUs here (expected "
                                  "<crop name>.csv from OpenFace FaceLandmarkImg)")
     return _csv_text(["path", "split"] + list(AU_NAMES), lines)
 
@@ -209,14 +209,14 @@ def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fract
     from utils.files import atomic_write_text, replace_folder
     problems = problems if problems is not None else Problems()
     if not os.path.isdir(photos):
-        raise DataError(photos, "is not a folder of photos")
+        raise UserError(photos, "is not a folder of photos")
     out = os.path.abspath(out)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise DataError(out, "exists and is not an empty folder: choose a new folder for the data set")
+        raise UserError(out, "exists and is not an empty folder: choose a new folder for the data set")
     with replace_folder(out, CROPS) as tmp:
         rows = crop_photos(photos, tmp, size, margin, mode, detect_confidence, min_face, problems)
         if not rows:
-            raise DataError(photos, f"no face cropped: {problems.one_line()}")
+            raise UserError(photos, f"no face cropped: {problems.one_line()}")
         assign_splits(rows, test_fraction, seed)
         if aus is not None:
             atomic_write_text(os.path.join(tmp, MANIFEST), join_aus(out, aus, rows, min_confidence, problems))
@@ -248,11 +248,11 @@ def main(argv=None):
                         help="OpenFace rows with a lower confidence are not used")
     args = parser.parse_args(argv)
     if args.size < 16 or not 0 <= args.test_fraction < 1 or (args.margin is not None and not 0 <= args.margin <= 1):
-        raise DataError(None, "need --size >= 16, 0 <= --test-fraction < 1 and 0 <= --margin <= 1")
+        raise UserError(None, "need --size >= 16, 0 <= --test-fraction < 1 and 0 <= --margin <= 1")
     problems = Problems()
     if args.photos is None:
         if args.aus is None:
-            raise DataError(None, "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)")
+            raise UserError(None, "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)")
         rows = read_crops_csv(args.out)
         text = join_aus(args.out, args.aus, rows, args.min_confidence, problems)
         from utils.files import atomic_write_text

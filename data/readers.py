@@ -17,7 +17,7 @@ argument is ignored and every split is the whole folder (train and test are the 
 
 Samples that cannot be used (no image, no AUs, no usable OpenFace row) are skipped; each reason is logged once as
 a warning with the count and the first few ids, or recorded in a `data.problems.Problems` when one is passed
-(`data.validate.load_checked` does, and checks the images too). No usable sample at all is a `DataError`.
+(`data.validate.load_checked` does, and checks the images too). No usable sample at all is a `UserError`.
 """
 import logging
 import os
@@ -29,8 +29,8 @@ import numpy as np
 from data.aus import (ID_COLUMNS, IMAGE_EXTENSIONS, _NoRows, _read_au_rows, normalize_id, read_au_pickle,
                       read_au_table)
 from data.constants import AU_NAMES
-from data.errors import DataError
 from data.source import FaceSource
+from utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _image_index(folder: str) -> Dict[str, str]:
     try:
         entries = list(os.scandir(folder))
     except OSError as exc:
-        raise DataError(folder, f"cannot list: {exc.strerror or exc}") from None
+        raise UserError(folder, f"cannot list: {exc.strerror or exc}") from None
     for entry in entries:
         name = entry.name
         dot = name.rfind(".")
@@ -88,9 +88,9 @@ def _files(folder: str) -> set:
 def _require_folder(root) -> str:
     root = os.fspath(root)
     if not os.path.exists(root):
-        raise DataError(root, "does not exist")
+        raise UserError(root, "does not exist")
     if not os.path.isdir(root):
-        raise DataError(root, "is not a folder")
+        raise UserError(root, "is not a folder")
     return root
 
 
@@ -112,14 +112,14 @@ def _read_split(path: str, problems=None) -> List[str]:
         with open(path, encoding="utf-8-sig") as fh:
             lines = fh.read().splitlines()
     except UnicodeDecodeError:
-        raise DataError(path, "not a text file (not UTF-8)") from None
+        raise UserError(path, "not a text file (not UTF-8)") from None
     except OSError as exc:
-        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise UserError(path, f"cannot read: {exc.strerror or exc}") from None
     ids = [normalize_id(line) for line in lines if line.strip()]
     if ids and ids[0].lower() in ID_COLUMNS:
         ids = ids[1:]  # tolerate a header line although the official files have none
     if not ids:
-        raise DataError(path, "no ids (the file is empty)")
+        raise UserError(path, "no ids (the file is empty)")
     unique = list(dict.fromkeys(ids))
     if problems is not None:
         problems.warn(f"duplicate id in {os.path.basename(path)} (used once)", _repeats(ids))
@@ -139,15 +139,15 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
     """
     root = _require_folder(root)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(split)) or split in (".", ".."):
-        raise DataError(root, f"bad split name {split!r}")
+        raise UserError(root, f"bad split name {split!r}")
     imgs = os.path.join(root, OFFICIAL_IMAGES)
     if not os.path.isdir(imgs):
-        raise DataError(root, f"no {OFFICIAL_IMAGES}/ folder (the GANimation layout keeps images in "
+        raise UserError(root, f"no {OFFICIAL_IMAGES}/ folder (the GANimation layout keeps images in "
                               f"{OFFICIAL_IMAGES}/<id>.jpg)")
     split_file = os.path.join(root, f"{split}_ids.csv")
     if not os.path.isfile(split_file):
         found = sorted(n[:-len("_ids.csv")] for n in _files(root) if n.endswith("_ids.csv"))
-        raise DataError(split_file, f"does not exist (split {split!r}; splits found: "
+        raise UserError(split_file, f"does not exist (split {split!r}; splits found: "
                                     f"{', '.join(found) if found else 'none'})")
     aus_csv = os.path.join(root, OFFICIAL_AUS_CSV)
     aus_pkl = os.path.join(root, OFFICIAL_AUS_PICKLE)
@@ -156,7 +156,7 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
     elif os.path.exists(aus_pkl):
         table, au_file = read_au_pickle(aus_pkl, allow_pickle=allow_pickle, problems=problems), aus_pkl
     else:
-        raise DataError(root, f"no AU file: expected {OFFICIAL_AUS_CSV} or {OFFICIAL_AUS_PICKLE}")
+        raise UserError(root, f"no AU file: expected {OFFICIAL_AUS_CSV} or {OFFICIAL_AUS_PICKLE}")
 
     ids = _read_split(split_file, problems)
     if problems is not None:
@@ -179,7 +179,7 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
     _report_skipped(where, f"no image in {OFFICIAL_IMAGES}/", no_image, len(ids), problems)
     _report_skipped(where, f"no AUs in {os.path.basename(au_file)}", no_aus, len(ids), problems)
     if not keep:
-        raise DataError(split_file, f"no usable samples: of {len(ids)} ids, {len(no_image)} have no image in "
+        raise UserError(split_file, f"no usable samples: of {len(ids)} ids, {len(no_image)} have no image in "
                                     f"{OFFICIAL_IMAGES}/ and {len(no_aus)} have no AUs in "
                                     f"{os.path.basename(au_file)}"
                                     + (f" ({len(bad_aus)} have bad AU values)" if bad_aus else ""))
@@ -211,7 +211,7 @@ def best_openface_row(csv_path: str, min_confidence=None, lenient=False) -> np.n
     if len(good) == 1:
         return rows.aus[good[0]]
     if rows.confidence is None:
-        raise DataError(csv_path, f"{len(rows.aus)} rows and no confidence column to choose the face by")
+        raise UserError(csv_path, f"{len(rows.aus)} rows and no confidence column to choose the face by")
     return rows.aus[good[int(np.argmax(rows.confidence[good]))]]
 
 
@@ -221,13 +221,13 @@ def load_openface_folder(root, min_confidence: Optional[float] = None, problems=
     The CSV of `<stem>.<ext>` is `<stem>.csv` next to the image, else in aus/ or processed/. A CSV with several
     rows gives its highest-confidence successful row. Images without a CSV, or whose CSV has no usable row
     (no face found, success 0, confidence below min_confidence), are skipped and logged; a malformed CSV is a
-    DataError. `split` does not apply: this is the whole folder. With `problems` (data.problems.Problems) the
+    UserError. `split` does not apply: this is the whole folder. With `problems` (data.problems.Problems) the
     skipped images are recorded there instead of logged, and so are CSVs whose rows all have bad AU values.
     """
     root = _require_folder(root)
     images = _image_index(root)
     if not images:
-        raise DataError(root, f"no images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)})")
+        raise UserError(root, f"no images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)})")
     csv_dirs = [root] + [os.path.join(root, d) for d in OPENFACE_CSV_FOLDERS]
     csv_sets = [_files(d) for d in csv_dirs]
     root_abs = os.path.abspath(root)
@@ -252,7 +252,7 @@ def load_openface_folder(root, min_confidence: Optional[float] = None, problems=
                     len(images), problems)
     _report_skipped(root, "no usable face row in the OpenFace CSV", no_face, len(images), problems)
     if not keep:
-        raise DataError(root, f"no usable images: of {len(images)} images, {len(no_csv)} have no OpenFace CSV "
+        raise UserError(root, f"no usable images: of {len(images)} images, {len(no_csv)} have no OpenFace CSV "
                               f"(<stem>.csv next to the image or in aus/ or processed/) and {len(no_face)} have "
                               "no usable face row")
     logger.info("%s: %d samples from OpenFace CSVs (%d skipped)", root, len(keep), len(images) - len(keep))
@@ -271,7 +271,7 @@ def _manifest_split(path, rows, split) -> List[int]:
     chosen = [k for k, s in enumerate(rows.extra["split"]) if s == split]
     if not chosen:
         found = sorted(set(rows.extra["split"]))
-        raise DataError(path, f"no rows of split {split!r} (the split column holds: {', '.join(found)})")
+        raise UserError(path, f"no rows of split {split!r} (the split column holds: {', '.join(found)})")
     return chosen
 
 
@@ -289,7 +289,7 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
     path = os.fspath(path)
     rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=problems is not None)
     if "path" not in rows.extra:
-        raise DataError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
+        raise UserError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
     base = os.path.dirname(os.path.abspath(path))
     listing: Dict[str, set] = {}
     keep_idx, paths, ids, missing, repeated, seen = [], [], [], [], [], set()
@@ -299,9 +299,9 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
     for k in chosen:
         raw, line = rows.extra["path"][k], rows.lines[k]
         if not raw:
-            raise DataError(path, f"{line}: empty path")
+            raise UserError(path, f"{line}: empty path")
         if given_ids is not None and not given_ids[k]:
-            raise DataError(path, f"{line}: empty id")
+            raise UserError(path, f"{line}: empty id")
         full = os.path.normpath(os.path.join(base, raw))  # join keeps absolute paths as they are
         folder, name = os.path.split(full)
         if folder not in listing:
@@ -333,7 +333,7 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
     elif same_name:
         logger.warning("%s: %d images: %s", path, len(same_name), name_clash)
     if not keep_idx:
-        raise DataError(path, f"no usable rows: of {len(chosen)} rows, {len(missing)} name no existing image "
+        raise UserError(path, f"no usable rows: of {len(chosen)} rows, {len(missing)} name no existing image "
                               f"(paths are relative to {base})"
                               + (f" and {len(chosen) - len(missing)} have other problems" if len(missing) < len(chosen)
                                  else ""))
@@ -345,16 +345,16 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
 
 
 def detect_layout(path) -> str:
-    """'shards', 'official', 'manifest' or 'openface' for an existing path; DataError when nothing matches."""
+    """'shards', 'official', 'manifest' or 'openface' for an existing path; UserError when nothing matches."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if os.path.isfile(path):
         if path.lower().endswith(".csv"):
             return "manifest"
         if os.path.basename(path) == SHARDS_INDEX:
             return "shards"
-        raise DataError(path, "not a dataset: " + LAYOUTS)
+        raise UserError(path, "not a dataset: " + LAYOUTS)
     names = _files(path)
     if SHARDS_INDEX in names:
         return "shards"
@@ -365,7 +365,7 @@ def detect_layout(path) -> str:
         return "manifest"
     if any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in names):
         return "openface"
-    raise DataError(path, "no data set found: " + LAYOUTS)
+    raise UserError(path, "no data set found: " + LAYOUTS)
 
 
 def load_dataset(path, split: str = "train", allow_pickle: bool = False,

@@ -47,8 +47,8 @@ import cv2
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
-from data.errors import DataError
 from data.source import FaceSource
+from utils.errors import UserError
 
 HELD_OUT_IDENTITY_OFFSET = 1_000_000  # identities from here on are never used for training
 MIN_SIZE = 32
@@ -870,12 +870,12 @@ def make_synthetic_source(n_identities: int, per_identity: int, size: int = 128,
     whose people never appear in training.
     """
     if n_identities < 1 or per_identity < 1:
-        raise DataError(None, f"synthetic data needs n_identities >= 1 and per_identity >= 1, "
+        raise UserError(None, f"synthetic data needs n_identities >= 1 and per_identity >= 1, "
                               f"got {n_identities} and {per_identity}")
     if size < MIN_SIZE:
-        raise DataError(None, f"synthetic faces need size >= {MIN_SIZE}, got {size}")
+        raise UserError(None, f"synthetic faces need size >= {MIN_SIZE}, got {size}")
     if identity_offset < 0:
-        raise DataError(None, f"identity_offset must be >= 0, got {identity_offset}")
+        raise UserError(None, f"identity_offset must be >= 0, got {identity_offset}")
     n = n_identities * per_identity
     aus = sample_aus(np.random.default_rng(seed), n)
     images = np.empty((n, size, size, 3), np.uint8)
@@ -897,13 +897,13 @@ def parse_au_assignments(text):
         key = name.strip().upper()
         key = key if key.startswith("AU") else "AU" + key.zfill(2)
         if key not in AU_NAMES or not value:
-            raise DataError(None, f"--aus: '{item}' is not AU=VALUE with AU one of {', '.join(AU_NAMES)}")
+            raise UserError(None, f"--aus: '{item}' is not AU=VALUE with AU one of {', '.join(AU_NAMES)}")
         try:
             aus[AU_NAMES.index(key)] = float(value)
         except ValueError:
-            raise DataError(None, f"--aus: '{value}' is not a number") from None
+            raise UserError(None, f"--aus: '{value}' is not a number") from None
         if not 0 <= aus[AU_NAMES.index(key)] <= AU_MAX:
-            raise DataError(None, f"--aus: {key}={value} is outside 0-{AU_MAX:g}")
+            raise UserError(None, f"--aus: {key}={value} is outside 0-{AU_MAX:g}")
     return aus
 
 
@@ -923,7 +923,7 @@ def main(argv=None):
 
     def render():
         if args.size < MIN_SIZE or args.identity < 0:
-            raise DataError(None, f"--size must be >= {MIN_SIZE} and --identity >= 0")
+            raise UserError(None, f"--size must be >= {MIN_SIZE} and --identity >= 0")
         write_image(args.out, render_face(args.identity, parse_au_assignments(args.aus), args.size))
         print(args.out)
 

@@ -27,12 +27,12 @@ import cv2
 import numpy as np
 
 from data.constants import AU_NAMES
-from data.errors import DataError
 from data.images import resize_square
 from data.progress import ProgressBar
 from data.readers import SHARDS_INDEX
 from data.source import FaceSource, ShardSource
 from data.images import image_size_from_header
+from utils.errors import UserError
 from utils.files import atomic_write_text, replace_folder
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _encode_file(path, size, quality) -> bytes:
     # The EXIF orientation is ignored, as TensorFlow's decoder (the folder pipeline) ignores it.
     image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise DataError(path, "is not a readable image (it changed since it was checked?)")
+        raise UserError(path, "is not a readable image (it changed since it was checked?)")
     return _encode_array(resize_square(image, size), quality)
 
 
@@ -96,9 +96,9 @@ def write_shards(source: FaceSource, out_dir, shards: int, size: int = 128, qual
     out_dir = os.path.abspath(os.fspath(out_dir))
     n = len(source)
     if shards < 1 or shards > n:
-        raise DataError(out_dir, f"--shards must be between 1 and the number of samples ({n}), got {shards}")
+        raise UserError(out_dir, f"--shards must be between 1 and the number of samples ({n}), got {shards}")
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-        raise DataError(out_dir, "exists and is not an empty folder: choose a new folder for the shards")
+        raise UserError(out_dir, "exists and is not an empty folder: choose a new folder for the shards")
     with replace_folder(out_dir, SHARDS_INDEX) as tmp:
         order = np.random.default_rng(seed).permutation(n)  # spreads the samples over the shards
         encode = _encoder(source, size, quality)
@@ -130,14 +130,14 @@ def _read_index(folder) -> Dict:
         with open(path) as fh:
             index = json.load(fh)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable shard index ({exc})") from None
+        raise UserError(path, f"not a readable shard index ({exc})") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise DataError(path, f"not a shard index written by python -m data.tfrecords (format {FORMAT})")
+        raise UserError(path, f"not a shard index written by python -m data.tfrecords (format {FORMAT})")
     if index.get("au_names") != list(AU_NAMES):
-        raise DataError(path, f"the shards hold other AUs than {', '.join(AU_NAMES)}")
+        raise UserError(path, f"the shards hold other AUs than {', '.join(AU_NAMES)}")
     if not isinstance(index.get("image_size"), int) or not isinstance(index.get("shards"), list) \
             or not index["shards"]:
-        raise DataError(path, "the index has no image_size or no shards")
+        raise UserError(path, "the index has no image_size or no shards")
     return index
 
 
@@ -150,9 +150,9 @@ def load_shards(folder, split=None) -> ShardSource:
     for entry in index["shards"]:
         path = os.path.join(folder, os.path.basename(str(entry.get("file", ""))))
         if not os.path.isfile(path):
-            raise DataError(path, "shard listed in tfrecords.json is missing: copy it back or write the shards anew")
+            raise UserError(path, "shard listed in tfrecords.json is missing: copy it back or write the shards anew")
         if os.path.getsize(path) != entry.get("bytes"):
-            raise DataError(path, f"shard is {os.path.getsize(path):,} bytes, but was written with "
+            raise UserError(path, f"shard is {os.path.getsize(path):,} bytes, but was written with "
                                   f"{entry.get('bytes'):,}: copy it again or write the shards anew")
         files.append(path)
         counts.append(int(entry["count"]))
@@ -211,14 +211,14 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=4, help="threads that read and encode images (default: 4)")
     args = parser.parse_args(argv)
     if args.size < 8 or not 1 <= args.quality <= 100:
-        raise DataError(None, "--size must be at least 8 and --quality between 1 and 100")
+        raise UserError(None, "--size must be at least 8 and --quality between 1 and 100")
     from data.validate import load_checked
     source = load_checked(args.data, args.split, args.allow_pickle, args.min_confidence, args.size, args.strict,
                           stream=sys.stdout)
     if isinstance(source, ShardSource):
-        raise DataError(args.data, "is already a folder of shards")
+        raise UserError(args.data, "is already a folder of shards")
     if not 1 <= args.shards <= len(source):  # before the slow TensorFlow import
-        raise DataError(args.out, f"--shards must be between 1 and the number of samples ({len(source)})")
+        raise UserError(args.out, f"--shards must be between 1 and the number of samples ({len(source)})")
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
     index = write_shards(source, args.out, args.shards, args.size, args.quality, args.seed, args.split,

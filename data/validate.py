@@ -35,11 +35,11 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from data.errors import DataError
 from data.images import MAX_PIXELS, image_size_from_header  # noqa: F401 (image_size_from_header: API)
 from data.problems import Problems
 from data.progress import ProgressBar
 from data.source import ShardSource, subset
+from utils.errors import UserError
 
 MISSING = "image file is missing"
 EMPTY = "image file is empty"
@@ -138,7 +138,7 @@ def load_checked(path, split: str = "train", allow_pickle: bool = False, min_con
     """Load a data set (data.readers.load_dataset), check its AUs and images, print a summary to `stream`
     (stdout by default: stderr is kept for the one-line error), and return the usable samples.
 
-    Raises DataError when nothing usable is left, or with strict=True when anything at all was wrong.
+    Raises UserError when nothing usable is left, or with strict=True when anything at all was wrong.
     Pass `problems` to get the full lists afterwards (e.g. to write them out).
     """
     from data.readers import load_dataset
@@ -151,14 +151,14 @@ def load_checked(path, split: str = "train", allow_pickle: bool = False, min_con
         start = time.perf_counter()
         source = validate_source(source, problems, image_size, workers)
         seconds = time.perf_counter() - start
-    except DataError:
+    except UserError:
         _print_summary(stream, path, None, problems, None)
         raise
     _print_summary(stream, path, source, problems, seconds)
     if len(source) == 0:
-        raise DataError(path, f"no usable samples: {problems.one_line()}")
+        raise UserError(path, f"no usable samples: {problems.one_line()}")
     if strict and problems:
-        raise DataError(path, f"stopped by --strict: {problems.one_line()} (details above)")
+        raise UserError(path, f"stopped by --strict: {problems.one_line()} (details above)")
     return source
 
 

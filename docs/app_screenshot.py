@@ -28,10 +28,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from utils.browser import chromium, find_chromium, free_port, screenshot_full_page
-    from data.errors import DataError
+    from utils.errors import UserError
     browser, why = find_chromium()
     if browser is None:
-        raise DataError("chromium", why)
+        raise UserError("chromium", why)
     from utils.cli import quiet_tensorflow
     quiet_tensorflow()
     import tempfile

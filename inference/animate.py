@@ -18,7 +18,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from data.errors import DataError
+from utils.errors import UserError
 from utils.files import atomic_write_bytes
 
 VIDEO_MAX_SIDE = 1280  # animation and video frames are shrunk to at most this many pixels a side
@@ -28,7 +28,7 @@ def frame_weights(n, pingpong=False):
     """n interpolation weights from 0 (the source expression) to 1 (the target), evenly spaced; with pingpong,
     then back down, the turning frame and the starting frame not repeated (a seamless loop of 2n - 2 frames)."""
     if n < 2:
-        raise DataError("--animate", f"needs at least 2 frames, got {n}")
+        raise UserError("--animate", f"needs at least 2 frames, got {n}")
     a = np.linspace(0.0, 1.0, n, dtype=np.float32)
     return np.concatenate([a, a[-2:0:-1]]) if pingpong else a
 
@@ -85,7 +85,7 @@ class Mp4Writer:
         if self._writer is None:
             self._writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
             if not self._writer.isOpened():
-                raise DataError(self.path, "OpenCV cannot write MP4 (mp4v) files here")
+                raise UserError(self.path, "OpenCV cannot write MP4 (mp4v) files here")
             self._size = size
         if size != self._size:
             raise ValueError(f"frame size {size} differs from the first frame's {self._size}")

@@ -14,15 +14,15 @@ import re
 import numpy as np
 
 from data.constants import AU_MAX, NUM_AUS
-from data.errors import DataError
 from data.images import resize_square
+from utils.errors import UserError
 
 DEFAULT_RUNS_DIR = "runs"
 
 
 def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
     """An export folder from what the user gave: an export, a run directory (its export/), or None (the
-    newest export under runs_dir). DataError with what to do when there is none, or when the model does not
+    newest export under runs_dir). UserError with what to do when there is none, or when the model does not
     take the 17 AUs (a generator moved to another label set, models/transfer.py). Needs no TensorFlow.
     An export that a killed write left beside its place is moved into place first (models/export_folder.py)."""
     from models.export_folder import is_export, read_metadata, recover_export
@@ -32,19 +32,19 @@ def resolve_model_dir(path, runs_dir=DEFAULT_RUNS_DIR):
         exports = [os.path.dirname(p) for p in glob.glob(os.path.join(runs_dir, "*", "export", "saved_model.pb"))]
         exports = [e for e in exports if is_export(e)]
         if not exports:
-            raise DataError(runs_dir, "no exported model found; train one first (python train.py ...) "
+            raise UserError(runs_dir, "no exported model found; train one first (python train.py ...) "
                                       "or name one with --model EXPORT_DIR")
         path = max(exports, key=os.path.getmtime)
     elif not os.path.exists(path):
         if not recover_export(path):
-            raise DataError(path, "does not exist")
+            raise UserError(path, "does not exist")
     elif not os.path.isfile(os.path.join(path, "saved_model.pb")):
         recover_export(os.path.join(path, "export"))
         if is_export(os.path.join(path, "export")):
             path = os.path.join(path, "export")
-    label_size = read_metadata(path)["label_size"]  # raises a DataError saying why this is not an export
+    label_size = read_metadata(path)["label_size"]  # raises a UserError saying why this is not an export
     if label_size != NUM_AUS:
-        raise DataError(path, f"the model takes {label_size} labels, not the {NUM_AUS} AUs that targets, "
+        raise UserError(path, f"the model takes {label_size} labels, not the {NUM_AUS} AUs that targets, "
                               "expressions and the evaluation are written in")
     return path
 

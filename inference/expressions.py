@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES
-from data.errors import DataError
+from utils.errors import UserError
 
 REFERENCE_INTENSITY = 3.5  # the intensity the table's values stand for
 
@@ -43,10 +43,10 @@ EXPRESSIONS = {
 def expression_aus(name, intensity=REFERENCE_INTENSITY):
     """The 17 AUs (float32, 0-5) of one expression at `intensity` (0-5; 3.5 = the table)."""
     if name not in EXPRESSIONS:
-        raise DataError("--expression", f"unknown expression {name!r} (choose from {', '.join(EXPRESSIONS)}, "
+        raise UserError("--expression", f"unknown expression {name!r} (choose from {', '.join(EXPRESSIONS)}, "
                                         "or all)")
     if not 0 <= intensity <= AU_MAX:
-        raise DataError("--intensity", f"{intensity:g} is outside [0, {AU_MAX:g}]")
+        raise UserError("--intensity", f"{intensity:g} is outside [0, {AU_MAX:g}]")
     aus = np.array([EXPRESSIONS[name].get(au, 0.0) for au in AU_NAMES], np.float64)
     return np.clip(aus * intensity / REFERENCE_INTENSITY, 0.0, AU_MAX).astype(np.float32)
 
@@ -59,7 +59,7 @@ def parse_expressions(text):
     for name in names:
         expression_aus(name)  # unknown names fail here
     if not names or len(set(names)) != len(names):
-        raise DataError("--expression", f"{text!r}: give names once each, separated by commas")
+        raise UserError("--expression", f"{text!r}: give names once each, separated by commas")
     return names
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.constants import AU_MAX, NUM_AUS
-from data.errors import DataError
 from data.images import MAX_PIXELS  # larger images are refused before they are decoded (infer.py's limit too)
+from utils.errors import UserError
 
 MAX_UPLOAD_MB = 25                # larger files are refused (the page's upload limit too)
 MIN_SIDE = 16                     # smaller images are refused
@@ -57,7 +57,7 @@ class Session:
 def read_upload(path, name=None):
     """An uploaded file -> uint8 RGB, through infer.py's reader, refusing what a page should not take: files over
     MAX_UPLOAD_MB, images over MAX_PIXELS (checked from the header, before decoding) or under MIN_SIDE a side.
-    Photos over WORK_MAX_SIDE a side are shrunk. DataError(name, ...) says what is wrong."""
+    Photos over WORK_MAX_SIDE a side are shrunk. UserError(name, ...) says what is wrong."""
     from PIL import Image
 
     from data.images import read_image
@@ -65,23 +65,23 @@ def read_upload(path, name=None):
     name = name or os.path.basename(path)
     size = os.path.getsize(path)
     if size > MAX_UPLOAD_MB * 2 ** 20:
-        raise DataError(name, f"is {size / 2 ** 20:.0f} MB; the page takes images up to {MAX_UPLOAD_MB} MB")
+        raise UserError(name, f"is {size / 2 ** 20:.0f} MB; the page takes images up to {MAX_UPLOAD_MB} MB")
     limit = f"the page takes up to {MAX_PIXELS / 1e6:g} megapixels"
     try:
         with Image.open(path) as probe:  # reads the header only
             w, h = probe.size
     except Image.DecompressionBombError:  # Pillow's own limit, far above ours
-        raise DataError(name, f"is too large an image ({limit})") from None
+        raise UserError(name, f"is too large an image ({limit})") from None
     except Exception:  # not an image Pillow knows: read_image says what it is
         w = h = 0
     if w * h > MAX_PIXELS:
-        raise DataError(name, f"is too large an image ({w} x {h} pixels; {limit})")
+        raise UserError(name, f"is too large an image ({w} x {h} pixels; {limit})")
     try:
         image = read_image(path)
-    except DataError as e:
-        raise DataError(name, e.problem) from None
+    except UserError as e:
+        raise UserError(name, e.problem) from None
     if min(image.shape[:2]) < MIN_SIDE:
-        raise DataError(name, f"is too small ({image.shape[1]} x {image.shape[0]} pixels) to hold a face")
+        raise UserError(name, f"is too small ({image.shape[1]} x {image.shape[0]} pixels) to hold a face")
     return fit_side(image, WORK_MAX_SIDE)
 
 
@@ -91,19 +91,19 @@ def builtin_face(number, size):
     from data.synthetic import HELD_OUT_IDENTITY_OFFSET, render_face
     number = int(number)
     if not 1 <= number <= BUILTIN_FACES:
-        raise DataError("built-in face", f"{number} is not a number from 1 to {BUILTIN_FACES}")
+        raise UserError("built-in face", f"{number} is not a number from 1 to {BUILTIN_FACES}")
     return render_face(HELD_OUT_IDENTITY_OFFSET + number, np.zeros(NUM_AUS, np.float32), size)
 
 
 def open_image(model, image, name, detect=None):
     """Find the faces of `image` (as infer.py does) and estimate their AUs -> Session editing the largest.
-    detect: None (infer.py's default), False (the whole image is the face crop). DataError: no face."""
+    detect: None (infer.py's default), False (the whole image is the face crop). UserError: no face."""
     from inference.edit import estimate_aus
     from inference.run import Options, prepare
     try:
         photo = prepare(name, model.image_size, Options(choice="all", detect=detect), image)
-    except DataError as e:  # infer.py's message ends with its flag; the page has a check box for it
-        raise DataError(name, e.problem.split(";")[0] + "; tick 'whole image' to edit it as one face crop") \
+    except UserError as e:  # infer.py's message ends with its flag; the page has a check box for it
+        raise UserError(name, e.problem.split(";")[0] + "; tick 'whole image' to edit it as one face crop") \
             from None
     return Session(name, photo, estimate_aus(model, np.stack([f.real for f in photo.faces])))
 
@@ -112,7 +112,7 @@ def choose_face(session, number):
     """The session editing face `number` (1 = the largest found)."""
     numbers = [f.number for f in session.photo.faces]
     if number not in numbers:
-        raise DataError(session.name, f"has no face {number} (faces: {', '.join(map(str, numbers))})")
+        raise UserError(session.name, f"has no face {number} (faces: {', '.join(map(str, numbers))})")
     session.face = numbers.index(number)
     return session
 
@@ -121,7 +121,7 @@ def target_aus(values):
     """Slider values -> float32 (1, 17) on 0-5."""
     aus = np.asarray(values, np.float32).reshape(-1)
     if aus.shape != (NUM_AUS,) or not np.all(np.isfinite(aus)):
-        raise DataError("AUs", f"expected {NUM_AUS} numbers, got {list(values)}")
+        raise UserError("AUs", f"expected {NUM_AUS} numbers, got {list(values)}")
     return np.clip(aus, 0.0, AU_MAX)[None]
 
 
@@ -151,7 +151,7 @@ def animate(model, session, aus, out_dir, frames=12, pingpong=False, fps=12.0):
     from inference.targets import safe_label
     frames = int(frames)
     if not 2 <= frames <= MAX_FRAMES:
-        raise DataError("frames", f"{frames}: choose 2 to {MAX_FRAMES} frames")
+        raise UserError("frames", f"{frames}: choose 2 to {MAX_FRAMES} frames")
     out = _outputs(model, session, aus, Options(out=out_dir, animate=frames, pingpong=bool(pingpong), fps=fps))
     stem = safe_label(os.path.splitext(session.name)[0])
     paths = []

@@ -10,9 +10,9 @@ the photo) the result is the input photo byte for byte.
 Which images are searched for faces (`detect`):
   None (the default): an image exactly the model's size (e.g. 128 x 128) is taken to be an aligned face crop,
                       as in the training data, and not searched; any other image is. A photo with no face is a
-                      DataError, except that a small image (at most CROP_MAX_SIDE pixels a side), in which MTCNN
+                      UserError, except that a small image (at most CROP_MAX_SIDE pixels a side), in which MTCNN
                       often finds no face because the face fills it, is taken to be a face crop too.
-  True:               always search (--detect); no face is a DataError whatever the size.
+  True:               always search (--detect); no face is a UserError whatever the size.
   False:              never search (--no-detect): the whole image is the crop.
 A crop is resized to the model's size, edited, and written at that size (there is nothing to paste it into).
 """
@@ -21,9 +21,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from data.errors import DataError
 from data.faces import DEFAULT_MARGIN
 from data.images import resize_square
+from utils.errors import UserError
 
 CROP_MAX_SIDE = 256  # an image this small without a detected face is treated as a face crop
 
@@ -60,7 +60,7 @@ def parse_face_choice(text):
     except ValueError:
         numbers = ()
     if not numbers or min(numbers) < 1 or len(set(numbers)) != len(numbers):
-        raise DataError("--face", f"{text!r}: expected all, largest, or face numbers from 1 (largest first), "
+        raise UserError("--face", f"{text!r}: expected all, largest, or face numbers from 1 (largest first), "
                                   "e.g. 2 or 1,3")
     return numbers
 
@@ -78,7 +78,7 @@ def find_faces(image, size, choice="all", detect=None, margin=DEFAULT_MARGIN, mi
     """Detect, select and align the faces of `image` (uint8 RGB) for a model of `size` pixels.
 
     choice: "all" or a tuple of 1-based face numbers (parse_face_choice). detect: None, True or False (see the
-    module docstring). Raises DataError(source, ...) when there is no face to edit."""
+    module docstring). Raises UserError(source, ...) when there is no face to edit."""
     if detect is False or (detect is None and image.shape[:2] == (size, size)):
         return whole_image(image, size)
     from data.faces import align_face, detect_faces
@@ -87,11 +87,11 @@ def find_faces(image, size, choice="all", detect=None, margin=DEFAULT_MARGIN, mi
         h, w = image.shape[:2]
         if detect is None and max(h, w) <= CROP_MAX_SIDE:
             return whole_image(image, size, note="no face found; a small image: edited whole, as a face crop")
-        raise DataError(source, f"no face found in this {w} x {h} image (MTCNN, confidence >= {min_confidence:g}); "
+        raise UserError(source, f"no face found in this {w} x {h} image (MTCNN, confidence >= {min_confidence:g}); "
                                 "pass --no-detect to edit the whole image as one face crop")
     numbers = range(1, len(faces) + 1) if choice == "all" else choice
     if max(numbers) > len(faces):
-        raise DataError(source, f"--face {max(numbers)} asks for the {_ordinal(max(numbers))} largest face, "
+        raise UserError(source, f"--face {max(numbers)} asks for the {_ordinal(max(numbers))} largest face, "
                                 f"but {len(faces)} {'face was' if len(faces) == 1 else 'faces were'} found")
     crops = []
     for n in numbers:

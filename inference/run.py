@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.errors import DataError
 from data.faces import DEFAULT_MARGIN
 from inference.animate import VIDEO_MAX_SIDE, fit_side
+from utils.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_OUTPUTS = 1000  # more output files are refused unless --max-outputs raises the limit
@@ -61,12 +61,12 @@ class Summary:
 
 
 def list_images(folder):
-    """The image files directly in `folder`, sorted by name; DataError when there are none."""
+    """The image files directly in `folder`, sorted by name; UserError when there are none."""
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
                    and os.path.isfile(os.path.join(folder, n)))
     if not names:
-        raise DataError(folder, f"no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(folder, f"no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
     return [os.path.join(folder, n) for n in names]
 
 
@@ -78,7 +78,7 @@ def output_stems(paths):
 
 
 def prepare(path, size, options, image=None):
-    """Read a photo and find the faces to edit -> inference.photo.Photo (DataError naming `path`)."""
+    """Read a photo and find the faces to edit -> inference.photo.Photo (UserError naming `path`)."""
     from data.images import read_image
     from inference.photo import find_faces
     image = read_image(path) if image is None else image
@@ -186,11 +186,11 @@ def count_outputs(images, targets, options):
 
 
 def check_outputs(images, targets, options, limit):
-    """DataError when more than `limit` files would be written (--max-outputs), naming how many."""
+    """UserError when more than `limit` files would be written (--max-outputs), naming how many."""
     n, lower_bound = count_outputs(images, targets, options)
     if n > limit:
         what = f"{targets:,} target{'s' * (targets != 1)} x {images:,} image{'s' * (images != 1)}"
-        raise DataError("--max-outputs", f"this would write {'at least ' * lower_bound}{n:,} files ({what}) in "
+        raise UserError("--max-outputs", f"this would write {'at least ' * lower_bound}{n:,} files ({what}) in "
                                          f"{options.out}, more than the limit of {limit:,}; pass --max-outputs "
                                          f"{n} to write them")
 
@@ -204,30 +204,30 @@ def _check_args(args):
               if v is not None]
     if args.driver:
         if args.expression or args.ref or args.animate:
-            raise DataError("--driver", "drives the face from the video (or its --aus CSV): it does not take "
+            raise UserError("--driver", "drives the face from the video (or its --aus CSV): it does not take "
                                         "--expression, --ref or --animate")
         if args.strip:
-            raise DataError("--driver", "writes a video; --strip is for still images and animations")
+            raise UserError("--driver", "writes a video; --strip is for still images and animations")
     elif len(chosen) != 1:
-        raise DataError(None, "give the target expression with one of --aus CSV, --expression NAME, "
+        raise UserError(None, "give the target expression with one of --aus CSV, --expression NAME, "
                               "--ref IMAGE (or a driving video with --driver)"
                         if not chosen else f"give only one of {', '.join(chosen)}")
     if args.animate and args.animate < 2:
-        raise DataError("--animate", f"needs at least 2 frames, got {args.animate}")
+        raise UserError("--animate", f"needs at least 2 frames, got {args.animate}")
     if args.pingpong and not args.animate:
-        raise DataError("--pingpong", "goes with --animate N")
+        raise UserError("--pingpong", "goes with --animate N")
     if not 0 < args.fps <= 120:
-        raise DataError("--fps", f"{args.fps:g} is not a frame rate between 0 and 120")
+        raise UserError("--fps", f"{args.fps:g} is not a frame rate between 0 and 120")
     if args.batch_size < 1:
-        raise DataError("--batch-size", "must be at least 1")
+        raise UserError("--batch-size", "must be at least 1")
     if args.max_outputs < 1:
-        raise DataError("--max-outputs", "must be at least 1")
+        raise UserError("--max-outputs", "must be at least 1")
     if not 0 <= args.margin <= 1:
-        raise DataError("--margin", f"{args.margin:g} is outside [0, 1]")
+        raise UserError("--margin", f"{args.margin:g} is outside [0, 1]")
     if args.detect and args.no_detect:
-        raise DataError("--detect", "and --no-detect contradict each other")
+        raise UserError("--detect", "and --no-detect contradict each other")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise DataError(args.out, "is a file; --out names the output folder")
+        raise UserError(args.out, "is a file; --out names the output folder")
 
 
 def options_from(args):
@@ -240,14 +240,14 @@ def options_from(args):
 
 
 def main(args):
-    """infer.py's work, from its parsed arguments. Returns the exit code; bad input raises DataError."""
+    """infer.py's work, from its parsed arguments. Returns the exit code; bad input raises UserError."""
     from data.images import read_image
     from inference import targets as tg
     _check_args(args)
     options = options_from(args)
     folder = os.path.isdir(args.src)
     if folder and args.driver:
-        raise DataError("--driver", "takes one --src image, not a folder")
+        raise UserError("--driver", "takes one --src image, not a folder")
     paths = list_images(args.src) if folder else [args.src]
     image = None if folder else read_image(args.src)
     targets = tg.expression_targets(args.expression, args.intensity) if args.expression else None
@@ -255,7 +255,7 @@ def main(args):
         targets = tg.csv_targets(args.aus)
     rows = tg.read_source_aus(args.src_aus) if args.src_aus else None
     if rows is not None and folder and len(rows) != 1:
-        raise DataError(args.src_aus, f"{len(rows)} rows: for a folder, give one row of source AUs (used for "
+        raise UserError(args.src_aus, f"{len(rows)} rows: for a folder, give one row of source AUs (used for "
                                       "every face), or leave --src-aus out to estimate them")
     ref_image = read_image(args.ref) if args.ref else None
     driver = frame_aus = None
@@ -292,7 +292,7 @@ def main(args):
     summary = run_folder(model, paths, targets, options, rows, args.src_aus)
     print(format_summary(summary, options.out))
     if not summary.edited:
-        raise DataError(args.src, f"none of its {summary.images} images could be edited")
+        raise UserError(args.src, f"none of its {summary.images} images could be edited")
     return 0
 
 
@@ -344,7 +344,7 @@ def run_folder(model, paths, targets, options, rows=None, rows_path=None):
     for path, stem in zip(paths, output_stems(paths)):
         try:
             photo = prepare(path, model.image_size, options)
-        except DataError as e:
+        except UserError as e:
             summary.skipped.append((path, e.problem.split(";")[0]))
             if bar:
                 bar.update()

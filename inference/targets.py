@@ -8,11 +8,11 @@ estimated from the face with the same AU head.
 import os
 import re
 from dataclasses import dataclass
+from utils.errors import UserError
 from typing import List
 
 import numpy as np
 
-from data.errors import DataError
 
 
 @dataclass
@@ -60,5 +60,5 @@ def source_aus_for(rows, n_faces, path):
         return np.repeat(rows, n_faces, axis=0)
     if len(rows) == n_faces:
         return rows
-    raise DataError(path, f"{len(rows)} rows of source AUs for {n_faces} faces: give one row (used for every "
+    raise UserError(path, f"{len(rows)} rows of source AUs for {n_faces} faces: give one row (used for every "
                           "face) or one row per face, largest face first")

@@ -1,6 +1,6 @@
 """Video reenactment: the AUs of each frame of a driving video drive the faces of a source photo.
 
-    info = open_driver("driver.mp4")                     # fps, frame count, size; DataError if unreadable
+    info = open_driver("driver.mp4")                     # fps, frame count, size; UserError if unreadable
     reenact(model, photo, info, "out/face_driver.mp4", y_src)
 
 Each driver frame's AUs are the discriminator's AU head on the frame's largest face (found and aligned as the
@@ -10,11 +10,11 @@ face reuses the last AUs; frames before the first face get the source's own AUs 
 The MP4 has one frame per driver frame, at the driver's frame rate.
 """
 from dataclasses import dataclass
+from utils.errors import UserError
 
 import cv2
 import numpy as np
 
-from data.errors import DataError
 
 CHUNK = 16  # driver frames read, analysed and edited together
 
@@ -44,20 +44,20 @@ def open_driver(path):
     """Check that `path` is a video OpenCV can read (and read its first frame) -> Driver."""
     import os
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if os.path.isdir(path):
-        raise DataError(path, "is a folder, not a video")
+        raise UserError(path, "is a folder, not a video")
     capture = _capture(path)
     try:
         ok, frame = capture.read() if capture.isOpened() else (False, None)
         if not ok or frame is None:
-            raise DataError(path, "is not a readable video (OpenCV could not decode a frame)")
+            raise UserError(path, "is not a readable video (OpenCV could not decode a frame)")
         fps = capture.get(cv2.CAP_PROP_FPS)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
         capture.release()
     if not np.isfinite(fps) or not 0 < fps <= 1000:
-        raise DataError(path, f"the video reports no usable frame rate ({fps})")
+        raise UserError(path, f"the video reports no usable frame rate ({fps})")
     return Driver(path, float(fps), max(count, 1), frame.shape[1], frame.shape[0])
 
 
@@ -92,9 +92,9 @@ def csv_frame_aus(path):
         try:
             number = int(float(text))
         except ValueError:
-            raise DataError(path, f"{line}: frame {text!r} is not a number") from None
+            raise UserError(path, f"{line}: frame {text!r} is not a number") from None
         if number < 1:
-            raise DataError(path, f"{line}: frame {number}: OpenFace numbers frames from 1")
+            raise UserError(path, f"{line}: frame {number}: OpenFace numbers frames from 1")
         table[number - 1] = aus
     return table
 
@@ -134,7 +134,7 @@ def reenact(model, photo, driver, out_path, y_src, frame_aus=None, aus_path=None
     y_src: (F, 17) the source faces' own AUs (used until the driver shows a face). frame_aus: a
     csv_frame_aus table (read from aus_path), or None to estimate each frame's AUs. max_side: larger frames
     are shrunk to it.
-    Returns {"frames": n, "without_face": m}; DataError (and no file) when no driver frame has a face."""
+    Returns {"frames": n, "without_face": m}; UserError (and no file) when no driver frame has a face."""
     from data.progress import ProgressBar
     from inference.animate import Mp4Writer, fit_side
     from inference.edit import edit_pairs
@@ -166,6 +166,6 @@ def reenact(model, photo, driver, out_path, y_src, frame_aus=None, aus_path=None
             bar.close()
         if not seen_face:
             if frame_aus is None:
-                raise DataError(driver.path, f"no face found in any of its {done} frames")
-            raise DataError(aus_path, f"no row for any of the driver's {done} frames")
+                raise UserError(driver.path, f"no face found in any of its {done} frames")
+            raise UserError(aus_path, f"no row for any of the driver's {done} frames")
     return {"frames": done, "without_face": without}

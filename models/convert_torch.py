@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.constants import NUM_AUS
-from data.errors import DataError
+from utils.errors import UserError
 
 # --- the two upstream layouts --------------------------------------------------------------------------------
 
@@ -142,36 +142,36 @@ def to_tensorflow_layout(array, kind):
 def load_state_dict(path):
     """{key: float32 numpy array} from a PyTorch state-dict file, read with weights_only=True.
 
-    Removes a `module.` prefix (DataParallel) and unwraps {"state_dict": {...}}. DataError when the file does
+    Removes a `module.` prefix (DataParallel) and unwraps {"state_dict": {...}}. UserError when the file does
     not exist, is not a PyTorch file, or does not hold a state dict of tensors.
     """
     try:
         import torch
     except ImportError:
-        raise DataError(None, "importing PyTorch checkpoints needs torch: pip install -r requirements-torch.txt") \
+        raise UserError(None, "importing PyTorch checkpoints needs torch: pip install -r requirements-torch.txt") \
             from None
     if not os.path.isfile(path):
-        raise DataError(path, "does not exist" if not os.path.exists(path) else "is not a file")
+        raise UserError(path, "does not exist" if not os.path.exists(path) else "is not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch file, a truncated one, or pickled objects beyond tensors
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or "Weights only" in str(e):
             reason = "it holds pickled objects beyond tensors (a whole model?); save model.state_dict() instead"
-        raise DataError(path, f"not a PyTorch state dict ({reason[:200]})") from None
+        raise UserError(path, f"not a PyTorch state dict ({reason[:200]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise DataError(path, f"not a state dict (it holds a {type(state).__name__})")
+        raise UserError(path, f"not a state dict (it holds a {type(state).__name__})")
     if not state:
-        raise DataError(path, "empty state dict")
+        raise UserError(path, "empty state dict")
     keys = [str(k) for k in state]
     if all(k.startswith("module.") for k in keys):
         state = {str(k)[len("module."):]: v for k, v in state.items()}
     arrays = {}
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
-            raise DataError(path, f"not a state dict: key {key} holds a {type(value).__name__}, not a tensor")
+            raise UserError(path, f"not a state dict: key {key} holds a {type(value).__name__}, not a tensor")
         if value.is_floating_point():
             value = value.detach().to(torch.float32)
         arrays[str(key)] = value.cpu().numpy()
@@ -234,7 +234,7 @@ def _identify(state):
 def match_spec(state, spec, path, variant, network):
     """Check a state dict against a spec; return ({(layer, attr): TF-layout array}, notes).
 
-    DataError (one line, naming the key and the shapes) for an unknown key, a missing key, a shape mismatch or
+    UserError (one line, naming the key and the shapes) for an unknown key, a missing key, a shape mismatch or
     non-finite values. Instance-norm running-statistics buffers are skipped with a note.
     """
     looks_like = _identify(state)
@@ -246,25 +246,25 @@ def match_spec(state, spec, path, variant, network):
         else:
             problem = f"of {VARIANTS[other_variant]['title']}, not a {network}"
             hint = f"give it as --{'gen' if other_network == 'generator' else 'dis'}"
-        raise DataError(path, f"a {other_network} checkpoint {problem} ({hint})")
+        raise UserError(path, f"a {other_network} checkpoint {problem} ({hint})")
     expected = {e.key: e for e in spec.entries}
     buffers = [k for k in state if k.rsplit(".", 1)[0] in spec.norms and k.rsplit(".", 1)[-1] in NORM_BUFFERS]
     unknown = [k for k in state if k not in expected and k not in buffers]
     if unknown:
-        raise DataError(path, f"unknown key {_first_and_more(unknown)}: not part of the {spec.what}")
+        raise UserError(path, f"unknown key {_first_and_more(unknown)}: not part of the {spec.what}")
     missing = [k for k in expected if k not in state]
     if missing:
-        raise DataError(path, f"missing key {_first_and_more(missing)} of the {spec.what}")
+        raise UserError(path, f"missing key {_first_and_more(missing)} of the {spec.what}")
     arrays = {}
     for e in spec.entries:
         value = state[e.key]
         if tuple(value.shape) != e.shape:
-            raise DataError(path, f"key {e.key}: shape {tuple(value.shape)} in the checkpoint, {e.shape} expected "
+            raise UserError(path, f"key {e.key}: shape {tuple(value.shape)} in the checkpoint, {e.shape} expected "
                                   f"by the {spec.what}")
         if value.dtype != np.float32:
-            raise DataError(path, f"key {e.key}: {value.dtype} values, floating point expected")
+            raise UserError(path, f"key {e.key}: {value.dtype} values, floating point expected")
         if not np.all(np.isfinite(value)):
-            raise DataError(path, f"key {e.key}: holds NaN or infinite values")
+            raise UserError(path, f"key {e.key}: holds NaN or infinite values")
         arrays[(e.layer, e.attr)] = to_tensorflow_layout(value, e.kind)
     notes = []
     if buffers:
@@ -295,10 +295,10 @@ def read_checkpoints(gen_path, dis_path, variant, image_size=None, config_overri
     """
     from training.config import TrainConfig
     if variant not in VARIANTS:
-        raise DataError(None, f"unknown variant {variant!r} (official or replicate)")
+        raise UserError(None, f"unknown variant {variant!r} (official or replicate)")
     conditioning = (config_overrides or {}).get("conditioning", "tile")
     if conditioning != "tile":
-        raise DataError(gen_path, f"cannot import with conditioning {conditioning}: the PyTorch GANimation "
+        raise UserError(gen_path, f"cannot import with conditioning {conditioning}: the PyTorch GANimation "
                                   "generators tile the AUs over the image (conditioning tile)")
     g_state = load_state_dict(gen_path)
     d_state = load_state_dict(dis_path) if dis_path else None
@@ -322,7 +322,7 @@ def read_checkpoints(gen_path, dis_path, variant, image_size=None, config_overri
     try:
         config = TrainConfig(**values).validate()
     except ValueError as e:
-        raise DataError(gen_path, f"cannot build a model for it: {e}") from None
+        raise UserError(gen_path, f"cannot build a model for it: {e}") from None
     return Checkpoints(variant, config, g_arrays, d_arrays, gen_path, dis_path, notes, summary)
 
 
@@ -340,7 +340,7 @@ def assign_weights(model, arrays, path):
             raise RuntimeError(f"{model.name} has no weight {layer_name}.{attr} (the mapping and "
                                f"models/networks.py disagree)")
         if tuple(variable.shape) != value.shape:
-            raise DataError(path, f"weight {variable.name}: shape {value.shape} from the checkpoint, "
+            raise UserError(path, f"weight {variable.name}: shape {value.shape} from the checkpoint, "
                                   f"{tuple(variable.shape)} in the model")
         variable.assign(value)
         assigned.add(id(variable))
@@ -398,16 +398,16 @@ def write_run_dir(checkpoints, out_dir, name_suffix=None):
             + checkpoints.notes) + "\n")
         atomic_write_text(os.path.join(tmp, "config.json"), config.to_json())  # last: the run is complete
         if os.path.exists(out_dir):
-            raise DataError(out_dir, "already exists; choose a new run directory")
+            raise UserError(out_dir, "already exists; choose a new run directory")
     return out_dir
 
 
 def check_new_run_dir(out_dir):
-    """DataError when out_dir exists (after a run directory left beside it by a killed import is moved in)."""
+    """UserError when out_dir exists (after a run directory left beside it by a killed import is moved in)."""
     from utils.files import recover_folder
     recover_folder(out_dir, "config.json")
     if os.path.exists(out_dir):
-        raise DataError(out_dir, "already exists; choose a new run directory")
+        raise UserError(out_dir, "already exists; choose a new run directory")
 
 
 def convert(gen_path, dis_path, variant, out_dir, image_size=None):

@@ -15,9 +15,9 @@ import os
 import tensorflow as tf
 
 from data.constants import AU_NAMES, NUM_AUS
-from data.errors import DataError
 from models.export_folder import METADATA_FILE, is_export, read_metadata, recover_export  # noqa: F401 (API)
 from models.ops import compose, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
+from utils.errors import UserError
 from utils.files import atomic_write_text, replace_folder
 
 
@@ -84,7 +84,7 @@ class LoadedModel:
         try:
             self._module = tf.saved_model.load(path)
         except Exception as e:  # a corrupt or foreign SavedModel
-            raise DataError(path, f"cannot load the SavedModel ({type(e).__name__})") from None
+            raise UserError(path, f"cannot load the SavedModel ({type(e).__name__})") from None
 
     def edit(self, images, aus):
         out = self._module.edit(tf.convert_to_tensor(images, tf.uint8), tf.convert_to_tensor(aus, tf.float32))

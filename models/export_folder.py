@@ -11,7 +11,7 @@ import re
 import shutil
 
 from data.constants import CONDITIONINGS, NUM_AUS
-from data.errors import DataError
+from utils.errors import UserError
 from utils.files import recover_folder
 
 METADATA_FILE = "ganimation.json"
@@ -43,12 +43,12 @@ def recover_export(path, clean=False):
 
 
 def read_metadata(path):
-    """The export's ganimation.json, or a DataError saying why `path` is not an export. Exports written before
+    """The export's ganimation.json, or a UserError saying why `path` is not an export. Exports written before
     the AdaIN variant existed are tile-conditioned on the 17 AUs: `conditioning` and `label_size` default to that."""
     if not os.path.exists(path):
-        raise DataError(path, "does not exist")
+        raise UserError(path, "does not exist")
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise DataError(path, "not a GANimation export (no saved_model.pb; make one with train.py, or "
+        raise UserError(path, "not a GANimation export (no saved_model.pb; make one with train.py, or "
                               "`python train.py --export-only --resume RUN_DIR`)")
     try:
         with open(os.path.join(path, METADATA_FILE)) as f:
@@ -57,8 +57,8 @@ def read_metadata(path):
         meta.setdefault("conditioning", "tile")
         meta["label_size"] = int(meta.get("label_size", NUM_AUS))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise DataError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
+        raise UserError(path, f"not a GANimation export ({METADATA_FILE} missing or unreadable)") from None
     if meta["conditioning"] not in CONDITIONINGS:
-        raise DataError(path, f"unknown conditioning {meta['conditioning']!r} in {METADATA_FILE} "
+        raise UserError(path, f"unknown conditioning {meta['conditioning']!r} in {METADATA_FILE} "
                               f"(this version knows {', '.join(CONDITIONINGS)})")
     return meta

@@ -66,11 +66,11 @@ def transfer_networks(G, D, config, num_aus, name_suffix=None):
 
 def transfer_run(run_dir, num_aus, name_suffix=None):
     """The networks of a run directory's last checkpoint, moved to `num_aus` labels (transfer_networks)."""
-    from data.errors import DataError
+    from utils.errors import UserError
     from training.config import read_run_config
     from training.loop import Run
     config = read_run_config(run_dir)
     run = Run(config, run_dir, name_suffix=f"_source{next(_suffixes)}")
     if not run.restore():
-        raise DataError(run_dir, "has no checkpoint to transfer from")
+        raise UserError(run_dir, "has no checkpoint to transfer from")
     return transfer_networks(run.G, run.D, config, num_aus, name_suffix)

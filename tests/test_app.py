@@ -11,11 +11,11 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from data.errors import DataError
 from data.synthetic import HELD_OUT_IDENTITY_OFFSET, render_face
 from inference import interactive as ia
 from inference.edit import estimate_aus, load_model
 from test_cli import assert_one_line_error, run
+from utils.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -45,22 +45,22 @@ def png_header(width, height):
 
 def test_bad_uploads_are_refused_with_the_file_name(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(DataError, match=r"^notes.txt: is not a readable image"):
+    with pytest.raises(UserError, match=r"^notes.txt: is not a readable image"):
         ia.read_upload(str(tmp_path / "notes.txt"))
     huge = tmp_path / "huge.jpg"
     with open(huge, "wb") as f:
         f.truncate(ia.MAX_UPLOAD_MB * 2 ** 20 + 1)  # sparse: no time or disk
-    with pytest.raises(DataError, match=rf"^huge.jpg: is 25 MB; the page takes images up to {ia.MAX_UPLOAD_MB} MB"):
+    with pytest.raises(UserError, match=rf"^huge.jpg: is 25 MB; the page takes images up to {ia.MAX_UPLOAD_MB} MB"):
         ia.read_upload(str(huge))
     (tmp_path / "bomb.png").write_bytes(png_header(10000, 6000))  # 60 megapixels, refused before decoding
-    with pytest.raises(DataError, match=r"^bomb.png: is too large an image \(10000 x 6000 pixels; the page takes "
+    with pytest.raises(UserError, match=r"^bomb.png: is too large an image \(10000 x 6000 pixels; the page takes "
                                        r"up to 50 megapixels\)"):
         ia.read_upload(str(tmp_path / "bomb.png"))
     (tmp_path / "bomb2.png").write_bytes(png_header(20000, 20000))  # over Pillow's own limit
-    with pytest.raises(DataError, match=r"^bomb2.png: is too large an image \(the page takes up to 50"):
+    with pytest.raises(UserError, match=r"^bomb2.png: is too large an image \(the page takes up to 50"):
         ia.read_upload(str(tmp_path / "bomb2.png"))
     Image.new("RGB", (8, 8)).save(tmp_path / "dot.png")
-    with pytest.raises(DataError, match=r"^dot.png: is too small \(8 x 8"):
+    with pytest.raises(UserError, match=r"^dot.png: is too small \(8 x 8"):
         ia.read_upload(str(tmp_path / "dot.png"))
     big = np.zeros((100, ia.WORK_MAX_SIDE * 2, 3), np.uint8)
     cv2.imwrite(str(tmp_path / "wide.png"), big)
@@ -88,7 +88,7 @@ def test_edit_pastes_the_face_back_and_follows_the_aus(model, session):
     aus = np.array(session.source)
     aus[8] = 5.0  # AU12 lip corner puller
     assert (ia.edit(model, session, aus)[0] != edited).any()
-    with pytest.raises(DataError, match="expected 17 numbers"):
+    with pytest.raises(UserError, match="expected 17 numbers"):
         ia.edit(model, session, aus[:5])
 
 
@@ -100,13 +100,13 @@ def test_builtin_face_is_a_held_out_identity_used_as_a_crop(model):
     edited, attention, _ = ia.edit(model, built, np.zeros(17))
     assert edited.shape == image.shape and attention.shape == image.shape[:2]
     for bad in (0, ia.BUILTIN_FACES + 1):
-        with pytest.raises(DataError, match="is not a number from 1 to"):
+        with pytest.raises(UserError, match="is not a number from 1 to"):
             ia.builtin_face(bad, model.image_size)
 
 
 def test_no_face_says_how_to_edit_the_whole_image(model):
     coffee = np.ascontiguousarray(skimage.data.coffee())
-    with pytest.raises(DataError, match=r"^coffee.jpg: no face found in this 600 x 400 image .*tick 'whole image'"):
+    with pytest.raises(UserError, match=r"^coffee.jpg: no face found in this 600 x 400 image .*tick 'whole image'"):
         ia.open_image(model, coffee, "coffee.jpg")
     assert ia.open_image(model, coffee, "coffee.jpg", detect=False).photo.whole
 
@@ -123,7 +123,7 @@ def test_faces_to_choose_from(model):
     edited, _, _ = ia.edit(model, two, two.source)
     changed = np.argwhere(np.any(edited != scene, axis=-1))[:, 1]
     assert changed.min() > 300  # only the second (right-hand) face was edited
-    with pytest.raises(DataError, match="has no face 7"):
+    with pytest.raises(UserError, match="has no face 7"):
         ia.choose_face(two, 7)
 
 
@@ -139,7 +139,7 @@ def test_animation_from_the_estimated_aus(model, session, tmp_path):
     first = np.asarray(Image.open(gif).convert("RGB"))
     still, _, _ = ia.edit(model, session, session.source)  # the first frame is the source expression
     assert np.abs(first.astype(int) - still.astype(int)).mean() < 8  # GIF palette
-    with pytest.raises(DataError, match="choose 2 to"):
+    with pytest.raises(UserError, match="choose 2 to"):
         ia.animate(model, session, target, str(tmp_path), frames=ia.MAX_FRAMES + 1)
 
 

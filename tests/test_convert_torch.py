@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 import tensorflow as tf  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from data.errors import DataError  # noqa: E402
+from utils.errors import UserError  # noqa: E402
 from models import torch_reference as R  # noqa: E402
 from models.convert_torch import (import_networks, load_state_dict, read_checkpoints,  # noqa: E402
                                   to_tensorflow_layout)
@@ -251,7 +251,7 @@ def save(tmp_path, name, obj):
 
 
 def assert_data_error(gen, dis=None, variant="official", *words, image_size=None):
-    with pytest.raises(DataError) as e:
+    with pytest.raises(UserError) as e:
         read_checkpoints(gen, dis, variant, image_size)
     message = str(e.value)
     assert "\n" not in message
@@ -305,7 +305,7 @@ def test_another_architecture_or_size(tmp_path):
 
 def test_only_the_tile_generator_can_be_imported(tmp_path):
     gen = save(tmp_path, "G.pth", small_state("official"))
-    with pytest.raises(DataError, match="cannot import with conditioning adain"):
+    with pytest.raises(UserError, match="cannot import with conditioning adain"):
         read_checkpoints(gen, None, "official", config_overrides={"conditioning": "adain"})
     assert read_checkpoints(gen, None, "official").config.conditioning == "tile"
 
@@ -341,7 +341,7 @@ def test_a_killed_import_is_finished_or_removed_by_the_next_one(tmp_path):
             write_run_dir(checkpoints, str(parent / "run"), name_suffix=f"_kill{n}")
         assert not (parent / "run").exists() and len(os.listdir(parent)) == 1  # the hidden temporary folder
         if complete:
-            with pytest.raises(DataError, match="already exists"):
+            with pytest.raises(UserError, match="already exists"):
                 check_new_run_dir(str(parent / "run"))
         else:
             write_run_dir(checkpoints, str(parent / "run"), name_suffix=f"_kill{n}_again")

@@ -10,11 +10,11 @@ import pytest
 import skimage.data
 
 from conftest import ROOT
-from data.errors import DataError
 from data.prepare import LARGEST, NO_CSV, NO_FACE, SEVERAL, UNREADABLE, assign_splits, main, prepare
 from data.problems import Problems
 from data.readers import load_dataset
 from test_readers import _Evil, au_row, landmark_img_csv, py2_pickle
+from utils.errors import UserError
 
 
 def run_module(module, *args):
@@ -64,7 +64,7 @@ def test_prepare_crops_one_face_per_photo_and_reports_the_rest(photos, tmp_path)
     report = (out / "report.csv").read_text()
     assert "no face found,coffee.jpg" in report and "pair.jpg (2 faces)" in report
     # a prepared folder without AUs is no data set yet: the message says what is missing
-    with pytest.raises(DataError, match="no data set found"):
+    with pytest.raises(UserError, match="no data set found"):
         load_dataset(out)
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from data.errors import DataError
 from data.pipeline import make_dataset, steps_per_epoch
 from data.readers import detect_layout, load_dataset
 from data.source import FaceSource, ShardSource, subset
 from data.tfrecords import load_shards, write_shards
+from utils.errors import UserError
 
 N, SIZE = 24, 16
 
@@ -124,27 +124,27 @@ def test_damaged_shards_are_refused(shards):
     folder, _ = shards
     first = sorted(folder.glob("*.tfrecord"))[0]
     first.write_bytes(first.read_bytes()[:-10])
-    with pytest.raises(DataError, match="bytes, but was written with"):
+    with pytest.raises(UserError, match="bytes, but was written with"):
         load_dataset(folder)
     first.unlink()
-    with pytest.raises(DataError, match="missing"):
+    with pytest.raises(UserError, match="missing"):
         load_dataset(folder)
     (folder / "tfrecords.json").write_text("{}")
-    with pytest.raises(DataError, match="not a shard index"):
+    with pytest.raises(UserError, match="not a shard index"):
         load_dataset(folder)
 
 
 def test_writer_leaves_nothing_on_failure(tmp_path):
     source = files_source(tmp_path / "files", n=6)
     (tmp_path / "files" / "s03.png").write_bytes(b"not a png any more")
-    with pytest.raises(DataError, match="s03.png"):
+    with pytest.raises(UserError, match="s03.png"):
         write_shards(source, tmp_path / "out", shards=2, size=SIZE)
     assert sorted(os.listdir(tmp_path)) == ["files"]
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    with pytest.raises(DataError, match="not an empty folder"):
+    with pytest.raises(UserError, match="not an empty folder"):
         write_shards(source, tmp_path / "full", shards=2)
-    with pytest.raises(DataError, match="--shards"):
+    with pytest.raises(UserError, match="--shards"):
         write_shards(source, tmp_path / "out", shards=7)
 
 

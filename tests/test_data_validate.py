@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from data.errors import DataError
 from data.problems import Problems
 from data.source import FaceSource
 from data.validate import (CORRUPT, EMPTY, MISSING, NOT_AN_IMAGE, SAME_BYTES, TOO_LARGE, check_image,
                            check_images, image_size_from_header, load_checked, write_problems_csv)
 from test_app import png_header
 from test_readers import au_row, plain_csv, write_text
+from utils.errors import UserError
 
 RNG = np.random.default_rng(0)
 
@@ -144,7 +144,7 @@ def test_load_checked_skips_each_problem_and_reports_it(tmp_path):
 
 def test_strict_refuses_any_problem_and_nothing_usable_is_an_error(tmp_path):
     root, _ = messy_official(tmp_path)
-    with pytest.raises(DataError, match="stopped by --strict: .*1 image is not 32 x 32"):
+    with pytest.raises(UserError, match="stopped by --strict: .*1 image is not 32 x 32"):
         load_checked(root, image_size=32, strict=True, stream=io.StringIO())
     clean = tmp_path / "clean"
     (clean / "imgs").mkdir(parents=True)
@@ -154,7 +154,7 @@ def test_strict_refuses_any_problem_and_nothing_usable_is_an_error(tmp_path):
     assert load_checked(clean, image_size=32, strict=True, stream=io.StringIO()).ids == ["a"]
     (clean / "imgs" / "a.jpg").write_bytes(b"\xff\xd8\xffjunk")
     out = io.StringIO()
-    with pytest.raises(DataError, match="no usable samples"):
+    with pytest.raises(UserError, match="no usable samples"):
         load_checked(clean, stream=out)
     assert CORRUPT in out.getvalue()
 
@@ -175,7 +175,7 @@ def test_manifest_split_column_duplicates_and_bad_rows(tmp_path):
     assert problems.skipped == {"image listed again (its first row is used)": ["a"],
                                 "AU value is NaN or infinite in manifest.csv": ["d"]}
     assert load_checked(tmp_path, split="test", stream=io.StringIO()).ids == ["c"]
-    with pytest.raises(DataError, match="no rows of split 'val'.*test, train"):
+    with pytest.raises(UserError, match="no rows of split 'val'.*test, train"):
         load_checked(tmp_path, split="val", stream=io.StringIO())
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import tiny_config
 from models.export import export_saved_model, read_metadata
-from data.errors import DataError
 from training.loop import build_networks
 from training.steps import generate
+from utils.errors import UserError
 
 RELOAD = """
 import json, sys
@@ -78,11 +78,11 @@ def test_metadata_and_not_an_export(exported, tmp_path):
     (old / "ganimation.json").write_text('{"image_size": 32}')
     assert read_metadata(str(old))["conditioning"] == "tile" and read_metadata(str(old))["label_size"] == 17
     (old / "ganimation.json").write_text('{"image_size": 32, "conditioning": "film"}')
-    with pytest.raises(DataError, match="unknown conditioning 'film'"):
+    with pytest.raises(UserError, match="unknown conditioning 'film'"):
         read_metadata(str(old))
-    with pytest.raises(DataError, match="not a GANimation export"):
+    with pytest.raises(UserError, match="not a GANimation export"):
         read_metadata(str(tmp_path))
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         read_metadata(str(tmp_path / "nope"))
 
 
@@ -100,7 +100,7 @@ def test_an_adain_export_with_five_labels(tmp_path, name):
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     assert model.edit(images, np.ones((2, 5), np.float32))["images"].shape == (2, 32, 32, 3)
     assert model.estimate_aus(images).shape == (2, 5)
-    with pytest.raises(DataError, match="takes 5 labels, not the 17 AUs"):
+    with pytest.raises(UserError, match="takes 5 labels, not the 17 AUs"):
         resolve_model_dir(out)
 
 

@@ -8,13 +8,13 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from data.errors import DataError
 from data.synthetic import render_face
 
 import infer
 from inference import animate
 from inference.expressions import expression_aus
 from inference.video import fill_missing
+from utils.errors import UserError
 
 AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 OPENFACE = ["AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r", "AU14_r",
@@ -66,7 +66,7 @@ def test_weights_and_interpolation_closed_form():
     np.testing.assert_allclose(animate.interpolate(y_src, y_tgt, [0, 0.5, 1])[:, 0], [0, 1.5, 3])
     two = animate.interpolate(np.stack([y_src, y_tgt]), y_tgt, [0.5])  # per-face sources: (K, F, 17)
     assert two.shape == (1, 2, 17) and two[0, 0, 0] == 1.5 and two[0, 1, 0] == 3.0
-    with pytest.raises(DataError, match="at least 2"):
+    with pytest.raises(UserError, match="at least 2"):
         animate.frame_weights(1)
 
 
@@ -164,8 +164,8 @@ def test_driver_with_an_openface_csv(export, photo_path, tmp_path, recorded):
 
 def test_driver_without_any_face(export, photo_path, tmp_path):
     driver_video(tmp_path / "empty.mp4", faces_at=[], n=4)
-    with pytest.raises(DataError, match="empty.mp4: no face found in any of its 4 frames"):
+    with pytest.raises(UserError, match="empty.mp4: no face found in any of its 4 frames"):
         infer.main(args(photo_path, tmp_path / "out", "--model", export, "--driver", tmp_path / "empty.mp4"))
     assert not (tmp_path / "out").exists()
-    with pytest.raises(DataError, match="takes one --src image, not a folder"):
+    with pytest.raises(UserError, match="takes one --src image, not a folder"):
         infer.main(args(tmp_path, tmp_path / "out", "--model", export, "--driver", tmp_path / "empty.mp4"))

@@ -10,7 +10,6 @@ import skimage.data
 from PIL import Image
 
 from conftest import ROOT
-from data.errors import DataError
 from data.images import read_image
 from data.synthetic import render_face
 
@@ -18,6 +17,7 @@ import infer
 from inference import expressions, photo as ph, run, targets as tg
 from inference.edit import edit_pairs, load_model
 from test_app import png_header
+from utils.errors import UserError
 
 AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 
@@ -96,10 +96,10 @@ def test_two_faces_largest_first_and_choosing_faces(model):
     inside = footprint(image.shape, both.faces)
     np.testing.assert_array_equal(edited[~inside], image[~inside])
     assert np.any(edited[:, 300:] != image[:, 300:])
-    with pytest.raises(DataError, match="third largest face, but 2 faces were found"):
+    with pytest.raises(UserError, match="third largest face, but 2 faces were found"):
         ph.find_faces(image, model.image_size, (3,), source="two.png")
     for bad in ("0", "x", "1,1", ""):
-        with pytest.raises(DataError, match="--face"):
+        with pytest.raises(UserError, match="--face"):
             ph.parse_face_choice(bad)
 
 
@@ -127,7 +127,7 @@ def test_real_photo_through_infer(export, astronaut, tmp_path):
 def test_no_face(export, tmp_path):
     coffee = tmp_path / "coffee.png"
     cv2.imwrite(str(coffee), skimage.data.coffee()[:, :, ::-1])
-    with pytest.raises(DataError, match="no face found in this 600 x 400 image.*--no-detect") as e:
+    with pytest.raises(UserError, match="no face found in this 600 x 400 image.*--no-detect") as e:
         infer.main(args(coffee, tmp_path / "out", "--model", export, "--expression", "happy"))
     assert e.value.path == str(coffee)
     assert not (tmp_path / "out").exists()
@@ -142,7 +142,7 @@ def test_small_image_without_a_face_is_a_crop(model):
     assert photo.whole and photo.found == 0 and "small image" in photo.note
     assert photo.faces[0].real.shape == (32, 32, 3)
     assert ph.paste_back(photo, [np.zeros((32, 32, 3), np.uint8)]).shape == (32, 32, 3)
-    with pytest.raises(DataError, match="no face found in this 40 x 50 image"):
+    with pytest.raises(UserError, match="no face found in this 40 x 50 image"):
         ph.find_faces(small, model.image_size, detect=True, source="small.png")  # --detect: no fallback
 
 
@@ -154,7 +154,7 @@ def test_an_image_of_the_model_size_is_an_aligned_crop(model, monkeypatch):
     assert photo.whole and photo.note == ""
     np.testing.assert_array_equal(photo.faces[0].real, crop)  # as it is: no resampling
     monkeypatch.setattr(data.faces, "detect_faces", lambda *a, **k: [])
-    with pytest.raises(DataError, match="no face found"):
+    with pytest.raises(UserError, match="no face found"):
         ph.find_faces(crop, model.image_size, detect=True)
 
 
@@ -186,9 +186,9 @@ def test_expression_table_is_examples_csv():
     assert expressions.parse_expressions("all") == list(expressions.EXPRESSIONS)
     t = tg.expression_targets("sad,happy", 3.5)
     assert t.labels == ["sad", "happy"] and t.aus.shape == (2, 17)
-    with pytest.raises(DataError, match="unknown expression 'joy'"):
+    with pytest.raises(UserError, match="unknown expression 'joy'"):
         expressions.parse_expressions("happy,joy")
-    with pytest.raises(DataError, match="--intensity"):
+    with pytest.raises(UserError, match="--intensity"):
         expressions.expression_aus("happy", 6)
 
 
@@ -204,7 +204,7 @@ def test_reference_face_gives_the_targets(export, model, astronaut, tmp_path):
     assert infer.main(args(src, tmp_path / "out", "--model", export, "--ref", tmp_path / "astro.png")) == 0
     assert os.listdir(tmp_path / "out") == ["face_ref_astro.png"]
     cv2.imwrite(str(tmp_path / "coffee.png"), skimage.data.coffee()[:, :, ::-1])
-    with pytest.raises(DataError, match="coffee.png: no face found"):
+    with pytest.raises(UserError, match="coffee.png: no face found"):
         infer.main(args(src, tmp_path / "out2", "--model", export, "--ref", tmp_path / "coffee.png"))
 
 
@@ -216,7 +216,7 @@ def test_au_csv_rows_and_source_aus(export, tmp_path):
     assert infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv")) == 0
     assert sorted(os.listdir(tmp_path / "out")) == ["two_open.png", "two_smile.png"]
     rows = np.zeros((3, 17), np.float32)
-    with pytest.raises(DataError, match="3 rows of source AUs for 2 faces"):
+    with pytest.raises(UserError, match="3 rows of source AUs for 2 faces"):
         tg.source_aus_for(rows, 2, "src.csv")
     assert tg.source_aus_for(rows[:1], 2, "src.csv").shape == (2, 17)
 
@@ -261,11 +261,11 @@ def test_folder_one_model_load_batches_across_photos_and_a_summary(export, astro
 def test_folder_where_nothing_can_be_edited(export, tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "broken.png").write_bytes(b"nope")
-    with pytest.raises(DataError, match="none of its 1 images could be edited"):
+    with pytest.raises(UserError, match="none of its 1 images could be edited"):
         infer.main(args(tmp_path / "photos", tmp_path / "out", "--model", export, "--expression", "happy"))
     assert not (tmp_path / "out").exists()
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no images in this folder"):
+    with pytest.raises(UserError, match="no images in this folder"):
         infer.main(args(tmp_path / "empty", tmp_path / "out", "--model", export, "--expression", "happy"))
 
 
@@ -299,11 +299,11 @@ def test_more_outputs_than_the_limit_are_refused_before_the_model_loads(export, 
     (tmp_path / "aus.csv").write_text(AU_HEADER + "\n" + "\n".join([",".join(["1"] * 17)] * 600) + "\n")
     import inference.edit
     monkeypatch.setattr(inference.edit, "load_model", lambda path: pytest.fail("the model was loaded"))
-    with pytest.raises(DataError, match=r"^--max-outputs: this would write 1,200 files \(600 targets x 1 image\) "
+    with pytest.raises(UserError, match=r"^--max-outputs: this would write 1,200 files \(600 targets x 1 image\) "
                                         r".*limit of 1,000; pass --max-outputs 1200"):
         infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
                         "--save-attention"))
-    with pytest.raises(DataError, match=r"would write 600 files .*limit of 500"):
+    with pytest.raises(UserError, match=r"would write 600 files .*limit of 500"):
         infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
                         "--max-outputs", "500"))
     assert not (tmp_path / "out").exists()
@@ -311,12 +311,12 @@ def test_more_outputs_than_the_limit_are_refused_before_the_model_loads(export, 
     folder.mkdir()
     for k in range(3):
         cv2.imwrite(str(folder / f"p{k}.png"), np.full((40, 40, 3), 100, np.uint8))
-    with pytest.raises(DataError, match=r"at least 51 files \(8 targets x 3 images\)"):  # + a crop per face
+    with pytest.raises(UserError, match=r"at least 51 files \(8 targets x 3 images\)"):  # + a crop per face
         infer.main(args(folder, tmp_path / "out", "--model", export, "--expression", "all", "--save-crops",
                         "--max-outputs", "10"))
 
 
-# --- bad input: a DataError naming the flag or file, nothing written ---
+# --- bad input: a UserError naming the flag or file, nothing written ---
 
 @pytest.mark.parametrize("extra, words", [
     ([], "one of --aus CSV, --expression NAME, --ref IMAGE"),
@@ -340,6 +340,6 @@ def test_bad_flags_and_files(export, tmp_path, extra, words):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     extra = [str(tmp_path / "bad.mp4") if e == "BAD" else str(tmp_path / "bad.csv") if e == "BADCSV"
              else str(tmp_path / e) if e.endswith((".png", ".mp4")) else e for e in extra]
-    with pytest.raises(DataError, match=words.replace("(", r"\(")):
+    with pytest.raises(UserError, match=words.replace("(", r"\(")):
         infer.main(args(src, tmp_path / "out", "--model", export, *extra))
     assert not (tmp_path / "out").exists()

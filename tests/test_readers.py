@@ -13,9 +13,9 @@ from data import aus as aus_mod
 from data.aus import (AU_TOLERANCE, normalize_id, parse_aus, read_au_csv, read_au_pickle, read_au_table,
                       write_au_csv)
 from data.constants import AU_NAMES, NUM_AUS
-from data.errors import DataError
 from data.readers import (detect_layout, load_dataset, load_manifest, load_official,
                           load_openface_folder)
+from utils.errors import UserError
 
 R_NAMES = [n + "_r" for n in AU_NAMES]
 C_NAMES = [n + "_c" for n in AU_NAMES[:-1]] + ["AU28_c", "AU45_c"]  # OpenFace has AU28_c but no AU28_r
@@ -72,7 +72,7 @@ def jpeg(path, value=128):
 
 
 def error_of(func, *args, **kwargs):
-    with pytest.raises(DataError) as info:
+    with pytest.raises(UserError) as info:
         func(*args, **kwargs)
     return str(info.value)
 

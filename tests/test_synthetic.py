@@ -4,10 +4,10 @@ import pytest
 
 from data import synthetic
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
-from data.errors import DataError
 from data.source import FaceSource
 from data.synthetic import (HELD_OUT_IDENTITY_OFFSET, au_regions, face_mask, make_synthetic_source,
                             render_face, sample_aus)
+from utils.errors import UserError
 
 NEUTRAL = np.zeros(NUM_AUS)
 # A few identities with different looks (one wears glasses, one has dark skin).
@@ -298,5 +298,5 @@ def test_make_synthetic_source_held_out_identities():
     dict(n_identities=1, per_identity=1, identity_offset=-1),
 ])
 def test_make_synthetic_source_rejects_bad_arguments(kwargs):
-    with pytest.raises(DataError):
+    with pytest.raises(UserError):
         make_synthetic_source(**kwargs)

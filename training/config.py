@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from data.constants import CONDITIONINGS
-from data.errors import DataError
+from utils.errors import UserError
 
 
 ADAM_VARIANTS = ("torch", "keras")  # --adam (training/optimizers.py)
@@ -258,17 +258,17 @@ def resolve_precision(config):
 
 
 def read_run_config(run_dir):
-    """The TrainConfig saved in a run directory (a DataError when it is not one)."""
+    """The TrainConfig saved in a run directory (a UserError when it is not one)."""
     path = os.path.join(run_dir, "config.json")
     if not os.path.isdir(run_dir):
-        raise DataError(run_dir, "does not exist")
+        raise UserError(run_dir, "does not exist")
     if not os.path.isfile(path):
-        raise DataError(run_dir, "not a run directory (no config.json)")
+        raise UserError(run_dir, "not a run directory (no config.json)")
     try:
         with open(path) as f:
             return TrainConfig.from_dict(json.load(f))
     except (ValueError, TypeError) as e:
-        raise DataError(path, f"unreadable run configuration ({e})") from None
+        raise UserError(path, f"unreadable run configuration ({e})") from None
 
 
 def load_source(config):
@@ -284,6 +284,6 @@ def load_source(config):
         source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
                                        size=config.image_size, seed=config.seed)
     if len(source) < config.batch:
-        raise DataError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
+        raise UserError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
                                                          f"of {config.batch} (lower --batch)")
     return source

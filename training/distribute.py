@@ -14,8 +14,8 @@ import os
 
 import tensorflow as tf
 
-from data.errors import DataError
 from utils.cli import quiet_stderr
+from utils.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -23,9 +23,9 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 def make_strategy(kind="default", cpu_devices=0):
     """The tf.distribute strategy for --strategy KIND (see the module docstring)."""
     if kind not in STRATEGIES:
-        raise DataError(None, f"--strategy must be one of {', '.join(STRATEGIES)}, not {kind}")
+        raise UserError(None, f"--strategy must be one of {', '.join(STRATEGIES)}, not {kind}")
     if kind == "multiworker" and "TF_CONFIG" not in os.environ:
-        raise DataError(None, "--strategy multiworker needs the TF_CONFIG environment variable "
+        raise UserError(None, "--strategy multiworker needs the TF_CONFIG environment variable "
                               "(see README, 'Several GPUs and machines')")
     with quiet_stderr():
         if cpu_devices > 1:

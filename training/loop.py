@@ -22,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 from data.constants import NUM_AUS
-from data.errors import DataError
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import subset
 from models.export import export_saved_model
@@ -33,6 +32,7 @@ from training.schedule import learning_rate, warmup_weight
 from training.config import PRECISIONS, load_source, resolve_precision  # noqa: F401 (load_source: API)
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
+from utils.errors import UserError
 from utils.files import atomic_write_text, write_png
 
 log = logging.getLogger("ganimation")
@@ -361,7 +361,7 @@ def start(config, resume_dir=None, export_only=False, strategy=None, source=None
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     if config.batch % strategy.num_replicas_in_sync:
-        raise DataError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
+        raise UserError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
                               "replicas")
     if source is None and not export_only:
         source = load_source(config)  # bad data fails here, before anything is written
@@ -369,7 +369,7 @@ def start(config, resume_dir=None, export_only=False, strategy=None, source=None
         run_dir = resume_dir
     elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         if not config.run_name:
-            raise DataError(None, "--strategy multiworker needs --run-name (the same on every worker)")
+            raise UserError(None, "--strategy multiworker needs --run-name (the same on every worker)")
         run_dir = os.path.join(config.runs_dir, config.run_name)
         os.makedirs(run_dir, exist_ok=True)
     else:
@@ -383,7 +383,7 @@ def start(config, resume_dir=None, export_only=False, strategy=None, source=None
     restored = run.restore()
     if export_only:
         if not restored:
-            raise DataError(run_dir, "has no checkpoint to export")
+            raise UserError(run_dir, "has no checkpoint to export")
         log.info(f"restored {restored}")
         run.export()
         return run_dir

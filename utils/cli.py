@@ -1,6 +1,6 @@
 """What every command line of this project shares: quiet TensorFlow start-up and one-line errors.
 
-Bad input raises data.errors.DataError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
+Bad input raises utils.errors.UserError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
 with code 2, with no traceback.
 """
 import contextlib
@@ -85,10 +85,10 @@ def quiet_tensorflow(init_runtime=True):
 
 def run_main(main):
     """Call main(); turn bad input into one line and exit code 2, Ctrl-C into exit code 130."""
-    from data.errors import DataError
+    from utils.errors import UserError
     try:
         code = main()
-    except DataError as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
