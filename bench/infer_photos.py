@@ -30,12 +30,12 @@ from utils.cli import quiet_tensorflow  # noqa: E402
 def make_export(folder, size=128):
     """An untrained full-size export (the paper's widths), when no --model is given."""
     from models.export import export_saved_model
-    from training.config import TrainConfig
-    from training.loop import build_networks
-    config = TrainConfig(image_size=size)
-    G, D = build_networks(config, name_suffix="_bench")
+    from models.config import NetworkConfig
+    from models.networks import build_networks
+    net = NetworkConfig(image_size=size)
+    G, D = build_networks(net, name_suffix="_bench")
     path = os.path.join(folder, "export")
-    export_saved_model(G, D, path, {"image_size": size, "g_conv_dim": config.g_conv_dim, "n_res": config.n_res,
+    export_saved_model(G, D, path, {"image_size": size, "g_conv_dim": net.g_conv_dim, "n_res": net.n_res,
                                     "conditioning": "tile"})
     return path
 

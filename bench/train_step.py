@@ -48,12 +48,11 @@ def time_calls(fn, repeats, warmup=1):
 def bench_steps(batch, size, repeats, precision="fp32", conditioning="tile"):
     import numpy as np
     import tensorflow as tf
-    from models.networks import count_parameters
+    from models.networks import build_networks, count_parameters
     from training.config import TrainConfig
-    from training.loop import build_networks
     from training.steps import GANimationSteps
-    config = TrainConfig(batch=batch, image_size=size, precision=precision, conditioning=conditioning)
-    G, D = build_networks(config, name_suffix=f"_{batch}x{size}_{precision}_{conditioning}")
+    config = TrainConfig.from_dict(dict(batch=batch, image_size=size, precision=precision, conditioning=conditioning))
+    G, D = build_networks(config.net, name_suffix=f"_{batch}x{size}_{precision}_{conditioning}")
     steps = GANimationSteps(G, D, config)
     rng = np.random.default_rng(0)
     real = tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))

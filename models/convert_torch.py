@@ -22,7 +22,7 @@ versions saved and instance norm does not use, are skipped with a note. A `modul
 removed.
 
 Python API:
-    checkpoints = read_checkpoints("G.pth", "D.pth", "official")   # validated arrays + a TrainConfig
+    checkpoints = read_checkpoints("G.pth", "D.pth", "official")   # validated arrays + a NetworkConfig
     G, D = import_networks(checkpoints, name_suffix="_imported")    # TensorLayer models, weights set
     convert("G.pth", "D.pth", "official", "runs/official")          # the run directory, as the command
 """
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.constants import NUM_AUS
+from models.config import NetworkConfig
 from utils.errors import UserError
 
 # --- the two upstream layouts --------------------------------------------------------------------------------
@@ -275,9 +276,9 @@ def match_spec(state, spec, path, variant, network):
 
 @dataclass
 class Checkpoints:
-    """Validated arrays of one or both networks and the TrainConfig that builds matching TensorLayer models."""
+    """Validated arrays of one or both networks and the NetworkConfig that builds matching TensorLayer models."""
     variant: str
-    config: object  # training.config.TrainConfig
+    net: NetworkConfig
     g_arrays: dict
     d_arrays: dict  # empty when no discriminator was given
     gen_path: str
@@ -286,17 +287,16 @@ class Checkpoints:
     summary: list  # one line per network
 
 
-def read_checkpoints(gen_path, dis_path, variant, image_size=None, config_overrides=None):
+def read_checkpoints(gen_path, dis_path, variant, image_size=None, net_overrides=None):
     """Read and check the generator (and optional discriminator) state dicts of `variant` without TensorFlow.
 
     image_size: None reads it from the discriminator's AU head (128 without a discriminator); a value that does
     not fit the discriminator is a shape error on its AU head key. Both upstream generators tile the AUs over the
-    image: config_overrides cannot ask for another conditioning.
+    image: net_overrides (NetworkConfig fields) cannot ask for another conditioning.
     """
-    from training.config import TrainConfig
     if variant not in VARIANTS:
         raise UserError(None, f"unknown variant {variant!r} (official or replicate)")
-    conditioning = (config_overrides or {}).get("conditioning", "tile")
+    conditioning = (net_overrides or {}).get("conditioning", "tile")
     if conditioning != "tile":
         raise UserError(gen_path, f"cannot import with conditioning {conditioning}: the PyTorch GANimation "
                                   "generators tile the AUs over the image (conditioning tile)")
@@ -318,12 +318,12 @@ def read_checkpoints(gen_path, dis_path, variant, image_size=None, config_overri
     v = VARIANTS[variant]
     values = dict(image_size=image_size, g_conv_dim=g_conv_dim, d_conv_dim=d_conv_dim, n_res=n_res,
                   d_layers=d_layers, g_norm_affine=v["g_norm_affine"], g_conv_bias=v["g_conv_bias"])
-    values.update(config_overrides or {})
+    values.update(net_overrides or {})
     try:
-        config = TrainConfig(**values).validate()
+        net = NetworkConfig(**values).validate()
     except ValueError as e:
         raise UserError(gen_path, f"cannot build a model for it: {e}") from None
-    return Checkpoints(variant, config, g_arrays, d_arrays, gen_path, dis_path, notes, summary)
+    return Checkpoints(variant, net, g_arrays, d_arrays, gen_path, dis_path, notes, summary)
 
 
 # --- setting the TensorLayer weights ------------------------------------------------------------------------
@@ -354,10 +354,10 @@ _suffixes = itertools.count()
 
 
 def import_networks(checkpoints, name_suffix=None):
-    """(G, D): TensorLayer models built from checkpoints.config with the imported weights, in eval mode.
+    """(G, D): TensorLayer models built from checkpoints.net with the imported weights, in eval mode.
     D keeps its random initialisation when no discriminator was given."""
-    from training.loop import build_networks
-    G, D = build_networks(checkpoints.config, name_suffix or f"_torch{next(_suffixes)}")
+    from models.networks import build_networks
+    G, D = build_networks(checkpoints.net, name_suffix or f"_torch{next(_suffixes)}")
     assign_weights(G, checkpoints.g_arrays, checkpoints.gen_path)
     if checkpoints.d_arrays:
         assign_weights(D, checkpoints.d_arrays, checkpoints.dis_path)
@@ -369,14 +369,12 @@ def import_networks(checkpoints, name_suffix=None):
 def write_run_dir(checkpoints, out_dir, name_suffix=None):
     """The run directory for imported weights: checkpoints/ (step 0), export/, log.txt and config.json (last),
     built beside out_dir and renamed into place when complete (utils.files.replace_folder). Returns out_dir."""
-    import dataclasses
-
+    from training.config import TrainConfig
     from training.loop import Run
     from utils.files import atomic_write_text, replace_folder
     check_new_run_dir(out_dir)
     out_dir = os.path.abspath(out_dir)
-    config = dataclasses.replace(checkpoints.config, runs_dir=os.path.dirname(out_dir),
-                                 run_name=os.path.basename(out_dir))
+    config = TrainConfig(net=checkpoints.net, runs_dir=os.path.dirname(out_dir), run_name=os.path.basename(out_dir))
     with replace_folder(out_dir, "config.json") as tmp:
         import tensorflow as tf
         tf.keras.utils.set_random_seed(config.seed)  # a D without checkpoint starts as a fresh run's would

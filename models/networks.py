@@ -5,6 +5,7 @@
     G = get_generator(128, conditioning="adain", name="G_adain")   # the same call, y drives AdaIN layers
     D = get_discriminator(image_size=128, name="D")
     realness, aus = D(real)                          # (B,2,2,1) PatchGAN map, (B,17) linear
+    G, D = build_networks(NetworkConfig(image_size=64))   # both, from one configuration (models/config.py)
 
 TensorLayer model names are global to the process: give each instance its own `name`.
 Call `.train()` or `.eval()` once before calling a model (these networks behave the same in both modes:
@@ -136,6 +137,23 @@ def get_discriminator(image_size=128, conv_dim=64, n_layers=6, num_aus=NUM_AUS, 
     aus = Conv(num_aus, k, 1, 0, as_matmul=True, name=f"{n}_aus", **heads)(x)  # (B, 1, 1, num_aus)
     aus = tl.layers.Reshape([-1, num_aus], name=f"{n}_aus_flat")(aus)  # (B, num_aus), never squeeze()
     return tl.models.Model(inputs=real, outputs=[realness, aus], name=n)
+
+
+def build_networks(net, name_suffix="", num_aus=NUM_AUS):
+    """(G, D) for a NetworkConfig (its precision fp32 or bf16: "auto" is resolved before building, by
+    training.config.resolve_precision). Suffix the TensorLayer names when several copies live in one process.
+    num_aus: the label size of both networks (the 17 AUs of the data; another for transfer learning)."""
+    G = build_generator(net, "G" + name_suffix, num_aus)
+    D = get_discriminator(net.image_size, net.d_conv_dim, net.d_layers, num_aus, compute_dtype=net.compute_dtype(),
+                          name="D" + name_suffix)
+    return G, D
+
+
+def build_generator(net, name, num_aus=NUM_AUS):
+    """The generator of a NetworkConfig (also the --g-ema average's copy)."""
+    return get_generator(net.image_size, net.g_conv_dim, net.n_res, num_aus, norm_affine=net.g_norm_affine,
+                         conv_bias=net.g_conv_bias, conditioning=net.conditioning, adain_dim=net.adain_dim,
+                         compute_dtype=net.compute_dtype(), name=name)
 
 
 def count_parameters(model):

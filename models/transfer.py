@@ -7,7 +7,7 @@ model for other labels with every other weight: the image encoder, the residual 
 their AdaIN projections, the embedding's second layer, the heads, and the critic's trunk.
 
     G5, D5 = transfer_run("runs/RUN", num_aus=5)          # the run's last checkpoint, moved to 5 labels
-    G5, D5 = transfer_networks(G, D, config, num_aus=5)   # the same from networks in memory
+    G5, D5 = transfer_networks(G, D, config.net, num_aus=5)   # the same from networks in memory
 
 The new label layers keep their fresh initialisation. The tile generator cannot be moved: its first conv takes
 the labels as input channels, so no part of it is independent of them.
@@ -50,15 +50,14 @@ def copy_weights(source, target, label_layer):
     return left
 
 
-def transfer_networks(G, D, config, num_aus, name_suffix=None):
-    """(G_new, D_new) for `num_aus` labels, built from the TrainConfig of (G, D) (an AdaIN run), with every
+def transfer_networks(G, D, net, num_aus, name_suffix=None):
+    """(G_new, D_new) for `num_aus` labels, built from the NetworkConfig of (G, D) (an AdaIN run), with every
     weight copied from G and D but the generator's first embedding layer and the discriminator's AU head."""
-    from models.networks import D_LABEL_LAYER, G_LABEL_LAYER
-    from training.loop import build_networks
+    from models.networks import D_LABEL_LAYER, G_LABEL_LAYER, build_networks
     if G.conditioning != "adain":
         raise ValueError(f"moving a generator to another label size needs --conditioning adain; {G.name} is "
                          f"{G.conditioning}-conditioned (its first conv takes the labels as input channels)")
-    G_new, D_new = build_networks(config, name_suffix or f"_transfer{next(_suffixes)}", num_aus)
+    G_new, D_new = build_networks(net, name_suffix or f"_transfer{next(_suffixes)}", num_aus)
     copy_weights(G, G_new, G_LABEL_LAYER)
     copy_weights(D, D_new, D_LABEL_LAYER)
     return G_new, D_new
@@ -73,4 +72,4 @@ def transfer_run(run_dir, num_aus, name_suffix=None):
     run = Run(config, run_dir, name_suffix=f"_source{next(_suffixes)}")
     if not run.restore():
         raise UserError(run_dir, "has no checkpoint to transfer from")
-    return transfer_networks(run.G, run.D, config, num_aus, name_suffix)
+    return transfer_networks(run.G, run.D, run.config.net, num_aus, name_suffix)

@@ -22,21 +22,21 @@ def name():
 
 
 def tiny_config(**overrides):
-    """A TrainConfig for networks small enough to train in a test."""
+    """A TrainConfig for networks small enough to train in a test (flat keys, as config.json has them)."""
     from training.config import TrainConfig
     values = dict(image_size=32, g_conv_dim=8, d_conv_dim=8, n_res=1, d_layers=5, batch=4, epochs=2,
                   synthetic_identities=2, synthetic_per_identity=8, log_every=1, sample_every=1000)
     values.update(overrides)
-    return TrainConfig(**values).validate()
+    return TrainConfig.from_dict(values).validate()
 
 
 @pytest.fixture(scope="session")
 def export(tmp_path_factory):
     """One untrained tiny export (32 px) for the whole test session, built in-process (no training needed)."""
     from models.export import export_saved_model
-    from training.loop import build_networks
+    from models.networks import build_networks
     config = tiny_config()
-    G, D = build_networks(config, name_suffix="_session_export")
+    G, D = build_networks(config.net, name_suffix="_session_export")
     path = str(tmp_path_factory.mktemp("model") / "export")
-    export_saved_model(G, D, path, {"image_size": config.image_size, "conditioning": "tile"})
+    export_saved_model(G, D, path, {"image_size": config.net.image_size, "conditioning": "tile"})
     return path

@@ -143,7 +143,7 @@ def replicate_networks(upstream):
     """The replicate checkpoints (generator with `module.` keys) converted through the Python API."""
     up = upstream["replicate"]
     checkpoints = read_checkpoints(up["gen"], up["dis"], "replicate")
-    assert checkpoints.config.g_norm_affine is False and checkpoints.config.g_conv_bias is True
+    assert checkpoints.net.g_norm_affine is False and checkpoints.net.g_conv_bias is True
     return import_networks(checkpoints, name_suffix="_replicate_imported")
 
 
@@ -299,15 +299,15 @@ def test_another_architecture_or_size(tmp_path):
     assert_data_error(gen, dis, "official", "key conv2.weight", "(17, 128, 1, 1)", "(17, 128, 2, 2)",
                       image_size=128)  # a 64-pixel critic read as a 128-pixel one
     checkpoints = read_checkpoints(gen, dis, "official")  # the sizes are read from the checkpoints
-    c = checkpoints.config
+    c = checkpoints.net
     assert (c.image_size, c.g_conv_dim, c.n_res, c.d_conv_dim, c.d_layers) == (64, 4, 1, 4, 6)
 
 
 def test_only_the_tile_generator_can_be_imported(tmp_path):
     gen = save(tmp_path, "G.pth", small_state("official"))
     with pytest.raises(UserError, match="cannot import with conditioning adain"):
-        read_checkpoints(gen, None, "official", config_overrides={"conditioning": "adain"})
-    assert read_checkpoints(gen, None, "official").config.conditioning == "tile"
+        read_checkpoints(gen, None, "official", net_overrides={"conditioning": "adain"})
+    assert read_checkpoints(gen, None, "official").net.conditioning == "tile"
 
 
 def test_the_command_fails_with_one_line_and_writes_nothing(tmp_path):

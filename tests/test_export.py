@@ -9,7 +9,7 @@ import pytest
 
 from conftest import tiny_config
 from models.export import export_saved_model, read_metadata
-from training.loop import build_networks
+from models.networks import build_networks
 from training.steps import generate
 from utils.errors import UserError
 
@@ -30,9 +30,9 @@ np.savez(sys.argv[3], edited=out["images"].numpy(), attention=out["attention"].n
 def exported(tmp_path_factory):
     import tensorflow as tf
     config = tiny_config()
-    G, D = build_networks(config, name_suffix="_export_test")
+    G, D = build_networks(config.net, name_suffix="_export_test")
     out = str(tmp_path_factory.mktemp("export") / "export")
-    export_saved_model(G, D, out, {"image_size": config.image_size, "conditioning": "tile"})
+    export_saved_model(G, D, out, {"image_size": config.net.image_size, "conditioning": "tile"})
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     aus = rng.uniform(0, 5, (3, 17)).astype(np.float32)
@@ -91,7 +91,7 @@ def test_an_adain_export_with_five_labels(tmp_path, name):
     evaluate.py, which speak the 17 AUs, refuse it in one line."""
     from inference.edit import resolve_model_dir
     from models.export import LoadedModel
-    G, D = build_networks(tiny_config(conditioning="adain"), name_suffix=name("_adain5"), num_aus=5)
+    G, D = build_networks(tiny_config(conditioning="adain").net, name_suffix=name("_adain5"), num_aus=5)
     out = str(tmp_path / "export")
     export_saved_model(G, D, out, {"image_size": 32})
     meta = read_metadata(out)
@@ -113,7 +113,7 @@ def test_a_killed_export_always_leaves_a_loadable_model(tmp_path):
     from inference.edit import resolve_model_dir
     from models.export import LoadedModel, recover_export
     from test_folders import killed_at
-    G, D = build_networks(tiny_config(), name_suffix="_export_kill")
+    G, D = build_networks(tiny_config().net, name_suffix="_export_kill")
     template = str(tmp_path / "template" / "export")
     umask = os.umask(0o027)
     try:

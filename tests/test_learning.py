@@ -25,8 +25,8 @@ def test_a_few_hundred_steps_learn_to_edit_one_au(tmp_path, name):
     config = tiny_config(g_conv_dim=16, d_conv_dim=16, batch=8, epochs=STEPS * 8 // FACES, lr_g=1e-3, lr_d=1e-3,
                          critic_steps=2, lambda_cond=1000.0, flip=False, decay_epochs=0, eval_every=0, log_every=100,
                          checkpoint_every=10_000)
-    run = Run(config, str(tmp_path), _one_au_source(config.image_size), name_suffix=name(""))
-    model = InMemoryModel(run.G, run.D, config.image_size)
+    run = Run(config, str(tmp_path), _one_au_source(config.net.image_size), name_suffix=name(""))
+    model = InMemoryModel(run.G, run.D, config.net.image_size)
     before = single_au_gain(model, IDENTITY, AU)
     run.train()
     after = single_au_gain(model, IDENTITY, AU)

@@ -9,19 +9,20 @@ import tensorflow as tf
 from conftest import tiny_config
 from models.export import LoadedModel
 from training.config import TrainConfig, resolve_precision
-from training.loop import Run, build_networks, load_source
+from models.networks import build_networks
+from training.loop import Run, load_source
 from training.steps import GANimationSteps
 
 
 def _steps(name, **overrides):
     config = tiny_config(**overrides)
-    G, D = build_networks(config, name_suffix=name(""))
+    G, D = build_networks(config.net, name_suffix=name(""))
     return config, GANimationSteps(G, D, config)
 
 
 def _batch(config, seed=0):
     rng = np.random.default_rng(seed)
-    s, b = config.image_size, config.batch
+    s, b = config.net.image_size, config.batch
     return (tf.constant(rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32)),
             tf.constant(rng.uniform(0, 1, (b, 17)).astype(np.float32)))
 
@@ -205,12 +206,12 @@ def test_max_steps_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
 def test_precision_auto_picks_bf16_only_where_it_is_native(monkeypatch):
     import training.config as tc
     monkeypatch.setattr(tc, "native_bf16", lambda: (False, "CPU has no avx512_bf16 or amx_bf16"))
-    picked = resolve_precision(TrainConfig(precision="auto"))
-    assert picked.precision == "fp32" and "no avx512_bf16" in picked.precision_note
+    picked = resolve_precision(TrainConfig.from_dict({"precision": "auto"}))
+    assert picked.net.precision == "fp32" and "no avx512_bf16" in picked.precision_note
     monkeypatch.setattr(tc, "native_bf16", lambda: (True, "CPU has avx512_bf16"))
-    picked = resolve_precision(TrainConfig(precision="auto"))
-    assert picked.precision == "bf16" and picked.precision_note == "auto picked bf16: CPU has avx512_bf16"
-    assert resolve_precision(TrainConfig(precision="fp32")).precision == "fp32"  # asked for: kept
+    picked = resolve_precision(TrainConfig.from_dict({"precision": "auto"}))
+    assert picked.net.precision == "bf16" and picked.precision_note == "auto picked bf16: CPU has avx512_bf16"
+    assert resolve_precision(TrainConfig.from_dict({"precision": "fp32"})).net.precision == "fp32"  # asked for: kept
 
 
 def test_the_identity_loss_enters_the_generator_loss(name):

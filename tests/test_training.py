@@ -7,7 +7,8 @@ import tensorflow as tf
 from conftest import tiny_config
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import FaceSource
-from training.loop import Run, build_networks, load_source
+from models.networks import build_networks
+from training.loop import Run, load_source
 from training.schedule import learning_rate, warmup_weight
 from training.steps import GANimationSteps
 
@@ -22,7 +23,7 @@ def test_learning_rate_schedule_matches_the_official_run():
 
 def _steps(name, num_aus=17, **overrides):
     config = tiny_config(**overrides)
-    G, D = build_networks(config, name_suffix=name(""), num_aus=num_aus)
+    G, D = build_networks(config.net, name_suffix=name(""), num_aus=num_aus)
     return config, GANimationSteps(G, D, config)
 
 
@@ -156,7 +157,7 @@ def test_targets_are_other_samples_aus_plus_bounded_noise(name):
 
 def _batch(config, seed=0, num_aus=17):
     rng = np.random.default_rng(seed)
-    s, b = config.image_size, config.batch
+    s, b = config.net.image_size, config.batch
     real = tf.constant(rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32))
     y_src = tf.constant(rng.uniform(0, 1, (b, num_aus)).astype(np.float32))
     return real, y_src
@@ -275,6 +276,40 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     # Same weights and Adam moments: the same next step.
     for k in expected:
         assert float(got[k]) == pytest.approx(float(expected[k]), rel=1e-4, abs=1e-6)
+
+
+# config.json as a run written before the networks had their own NetworkConfig (flat keys; only the options of its
+# day: no --g-ema, --gan-loss, --max-steps, ...).
+OLD_CONFIG_JSON = """{
+  "adain_dim": 16, "allow_pickle": false, "batch": 4, "beta1": 0.5, "beta2": 0.999, "checkpoint_every": 500,
+  "checkpoint_minutes": 10.0, "conditioning": "adain", "cpu_devices": 0, "critic_steps": 5, "d_conv_dim": 8,
+  "d_layers": 5, "data": null, "decay_epochs": 10, "epochs": 2, "eval_every": 1000, "export": true, "flip": true,
+  "g_conv_bias": false, "g_conv_dim": 8, "g_norm_affine": true, "image_size": 32, "keep_checkpoints": 3,
+  "lambda_att": 0.1, "lambda_cond": 160.0, "lambda_cyc": 10.0, "lambda_gp": 10.0, "lambda_tv": 1e-05,
+  "log_every": 1, "lr_d": 0.0001, "lr_g": 0.0001, "min_confidence": null, "n_res": 1, "precision": "fp32",
+  "run_name": "old", "runs_dir": "runs", "sample_every": 1000, "seed": 0, "strategy": "default", "strict": false,
+  "synthetic_identities": 2, "synthetic_per_identity": 8, "target_noise": 0.1
+}"""
+
+
+def test_an_old_flat_config_json_loads_resumes_and_is_written_back_flat(tmp_path):
+    import train
+    from models.config import NetworkConfig
+    from training.config import config_from_args, read_run_config
+    (tmp_path / "config.json").write_text(OLD_CONFIG_JSON)
+    config = read_run_config(str(tmp_path))
+    assert config.net == NetworkConfig(image_size=32, g_conv_dim=8, d_conv_dim=8, n_res=1, d_layers=5,
+                                       conditioning="adain", adain_dim=16)
+    assert (config.epochs, config.batch, config.g_ema, config.max_steps) == (2, 4, 0.0, 0)  # newer: defaults
+    written = json.loads(config.to_json())
+    old = json.loads(OLD_CONFIG_JSON)
+    assert {k: written[k] for k in old} == old and not any(isinstance(v, dict) for v in written.values())
+    _, args = train.parse_args(["--resume", str(tmp_path), "--adain-dim", "32"])
+    with pytest.raises(ValueError, match="--adain-dim cannot change when resuming: .* --adain-dim 16"):
+        config_from_args(args, config, resolve=False)
+    _, args = train.parse_args(["--resume", str(tmp_path), "--epochs", "3", "--adain-dim", "16"])
+    resumed = config_from_args(args, config, resolve=False)
+    assert resumed.epochs == 3 and resumed.net == config.net
 
 
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])

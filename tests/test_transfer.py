@@ -52,7 +52,7 @@ def test_tile_generators_and_other_architectures_are_refused(name):
     tiny = dict(image_size=32, conv_dim=8, n_res=1)
     tile = get_generator(**tiny, name=name("T"))
     with pytest.raises(ValueError, match="needs --conditioning adain"):
-        transfer_networks(tile, None, tiny_config(), num_aus=5)
+        transfer_networks(tile, None, tiny_config().net, num_aus=5)
     A = get_generator(**tiny, conditioning="adain", name=name("A"))
     wider = get_generator(**dict(tiny, conv_dim=4), conditioning="adain", name=name("W"))
     with pytest.raises(ValueError, match="stem/filters .* not the same architecture"):

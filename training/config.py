@@ -9,18 +9,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from data.constants import CONDITIONINGS
+from models.config import SHAPE_FIELDS, NetworkConfig
+from utils.cli import option as _f  # a field with its --help text; cli=False: in config.json, but not a flag
 from utils.errors import UserError
 
 
 ADAM_VARIANTS = ("torch", "keras")  # --adam (training/optimizers.py)
-PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}  # --precision -> the networks' compute dtype
 GAN_LOSSES = ("wgan-gp", "nonsaturating")
-
-
-def _f(default, help_text, cli=True):
-    """A field with its --help text; cli=False: recorded in config.json, but not a flag."""
-    return field(default=default, metadata={"help": help_text, "cli": cli})
 
 
 @dataclass
@@ -36,22 +31,8 @@ class TrainConfig:
     synthetic_identities: int = _f(40, "built-in data: number of face identities")
     synthetic_per_identity: int = _f(50, "built-in data: expressions rendered per identity")
     flip: bool = _f(True, "augment with random horizontal flips")
-    # --- networks ---
-    image_size: int = _f(128, "face crop size in pixels (multiple of 2^d_layers; the paper uses 128)")
-    g_conv_dim: int = _f(64, "generator width: channels of its first layer (paper: 64)")
-    d_conv_dim: int = _f(64, "discriminator width: channels of its first layer (paper: 64)")
-    n_res: int = _f(6, "residual blocks in the generator's bottleneck (paper: 6)")
-    d_layers: int = _f(6, "stride-2 conv layers in the discriminator (paper: 6)")
-    g_norm_affine: bool = _f(True, "generator instance norms with learnable gamma/beta (official GANimation; "
-                                   "ganimation_replicate: off)")
-    g_conv_bias: bool = _f(False, "generator convs with biases (ganimation_replicate; official GANimation: off)")
-    conditioning: str = _f("tile", "how the generator sees the target AUs: tile (the paper: tiled over the image as "
-                                   "17 extra input channels) or adain (an embedding of the AUs drives adaptive "
-                                   "instance norms in the residual and up-sampling blocks; the image goes in alone)")
-    adain_dim: int = _f(64, "with --conditioning adain: size of the AU embedding (two fully connected layers)")
-    precision: str = _f("fp32", "fp32; bf16: mixed precision (float32 weights and losses, bfloat16 convolutions) "
-                                "for CPUs with AVX-512 BF16 / AMX and recent GPUs (on a CPU without them bf16 is "
-                                "about 10x SLOWER); auto: bf16 where the hardware runs it natively, else fp32")
+    # --- networks (models/config.py: --image-size ... --precision, at config.json's top level) ---
+    net: NetworkConfig = field(default_factory=NetworkConfig)
     precision_note: str = _f("", "set by --precision auto: what was picked on this machine and why", cli=False)
     # --- optimisation ---
     epochs: int = _f(30, "training epochs (paper: 30)")
@@ -131,15 +112,12 @@ class TrainConfig:
 
     def validate(self):
         """Raise ValueError with a one-line reason for settings that cannot work."""
+        self.net.validate()
         checks = [
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch >= 1, "--batch must be >= 1"),
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
             (self.eval_every >= 0, "--eval-every must be >= 0"),
-            (self.precision in PRECISIONS or self.precision == "auto",
-             f"--precision must be one of {', '.join(PRECISIONS)}, auto"),
-            (self.conditioning in CONDITIONINGS, f"--conditioning must be one of {', '.join(CONDITIONINGS)}"),
-            (self.adain_dim >= 1, "--adain-dim must be >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.adam in ADAM_VARIANTS, f"--adam must be one of {', '.join(ADAM_VARIANTS)}"),
             (self.gan_loss in GAN_LOSSES, f"--gan-loss must be one of {', '.join(GAN_LOSSES)}"),
@@ -155,9 +133,6 @@ class TrainConfig:
             (self.max_minutes >= 0, "--max-minutes must be >= 0"),
             (self.max_minutes == 0 or self.strategy != "multiworker",
              "--max-minutes cannot be used with --strategy multiworker (workers would stop at different steps)"),
-            (self.image_size % (2 ** self.d_layers) == 0,
-             f"--image-size must be a multiple of 2^d_layers = {2 ** self.d_layers}"),
-            (min(self.g_conv_dim, self.d_conv_dim) >= 1 and self.n_res >= 0, "network widths must be positive"),
             (self.synthetic_identities >= 1 and self.synthetic_per_identity >= 1, "synthetic sizes must be >= 1"),
             (self.checkpoint_every >= 1 and self.log_every >= 1 and self.sample_every >= 1,
              "--checkpoint-every, --log-every and --sample-every must be >= 1"),
@@ -167,16 +142,24 @@ class TrainConfig:
                 raise ValueError(message)
         return self
 
+    def to_dict(self):
+        """One flat level of keys, the networks' among them: config.json as every run has written it."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "net"}
+        return dict(values, **dataclasses.asdict(self.net))
+
     def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
+        """The config of flat keys (to_dict, config.json); keys it lacks (runs written before an option existed)
+        take their defaults."""
+        nets = {f.name for f in dataclasses.fields(NetworkConfig)}
+        unknown = set(values) - nets - {f.name for f in dataclasses.fields(cls) if f.name != "net"}
         if unknown:
             raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        net = NetworkConfig(**{k: v for k, v in values.items() if k in nets})
+        return cls(net=net, **{k: v for k, v in values.items() if k not in nets})
 
 
 def add_config_arguments(parser):
@@ -185,9 +168,7 @@ def add_config_arguments(parser):
     Defaults are argparse.SUPPRESS so that the parsed namespace holds only what the user typed: that lets
     --resume apply just the flags given on top of the run's saved configuration.
     """
-    for f in dataclasses.fields(TrainConfig):
-        if not f.metadata.get("cli", True):
-            continue
+    for f in _flag_fields():
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata['help']} (default: {f.default})"
         if f.type is bool:
@@ -201,21 +182,25 @@ def add_config_arguments(parser):
     return parser
 
 
-# The fields that shape the networks: a resumed run keeps them, since its checkpoints hold weights of those shapes.
-NETWORK_FIELDS = ("image_size", "g_conv_dim", "d_conv_dim", "n_res", "d_layers", "g_norm_affine", "g_conv_bias",
-                  "conditioning", "adain_dim")
+def _flag_fields():
+    """The fields that are flags, in TrainConfig's order with the networks' (NetworkConfig) in the place of `net`."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "net":
+            yield from dataclasses.fields(NetworkConfig)
+        elif f.metadata.get("cli", True):
+            yield f
 
 
 def config_from_args(namespace, base=None, resolve=True):
     """TrainConfig from a parsed namespace, on top of `base` (a saved config) when resuming. resolve=False leaves
     --precision auto for `resolve_precision` (which imports TensorFlow) to pick later."""
-    given = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(namespace, f.name)}
-    for name in NETWORK_FIELDS:
-        if base is not None and name in given and given[name] != getattr(base, name):
+    given = {f.name: getattr(namespace, f.name) for f in _flag_fields() if hasattr(namespace, f.name)}
+    for name in SHAPE_FIELDS:
+        if base is not None and name in given and given[name] != getattr(base.net, name):
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} cannot change when resuming: the run's networks were built with "
-                             f"{flag} {getattr(base, name)}")
-    values = dataclasses.asdict(base) if base is not None else {}
+                             f"{flag} {getattr(base.net, name)}")
+    values = base.to_dict() if base is not None else {}
     if values.get("precision_note") and "precision" not in given:  # picked by auto: pick again on this machine
         values["precision"] = "auto"
     values.update(given)
@@ -250,11 +235,12 @@ def native_bf16():
 
 def resolve_precision(config):
     """A config with --precision auto resolved to fp32 or bf16 for this machine (precision_note says why)."""
-    if config.precision != "auto":
+    if config.net.precision != "auto":
         return config
     native, why = native_bf16()
     picked = "bf16" if native else "fp32"
-    return dataclasses.replace(config, precision=picked, precision_note=f"auto picked {picked}: {why}")
+    return dataclasses.replace(config, net=dataclasses.replace(config.net, precision=picked),
+                               precision_note=f"auto picked {picked}: {why}")
 
 
 def read_run_config(run_dir):
@@ -277,12 +263,12 @@ def load_source(config):
     if config.data:
         from data.validate import load_checked
         source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
-                              image_size=config.image_size, strict=config.strict,
+                              image_size=config.net.image_size, strict=config.strict,
                               min_confidence=config.min_confidence)
     else:
         from data.synthetic import make_synthetic_source
         source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
-                                       size=config.image_size, seed=config.seed)
+                                       size=config.net.image_size, seed=config.seed)
     if len(source) < config.batch:
         raise UserError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
                                                          f"of {config.batch} (lower --batch)")

@@ -21,15 +21,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from data.constants import NUM_AUS
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import subset
 from models.export import export_saved_model
-from models.networks import count_parameters, get_discriminator, get_generator
+from models.networks import build_generator, build_networks, count_parameters
 from models.ops import to_uint8_pixels
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
-from training.config import PRECISIONS, load_source, resolve_precision  # noqa: F401 (load_source: API)
+from training.config import load_source, resolve_precision  # noqa: F401 (load_source: API)
 from training.distribute import is_chief, worker_info
 from training.steps import GANimationSteps, generate
 from utils.errors import UserError
@@ -37,23 +36,6 @@ from utils.files import atomic_write_text, write_png
 
 log = logging.getLogger("ganimation")
 SAMPLE_FACES = 5  # rows of the sample grid
-
-
-def build_networks(config, name_suffix="", num_aus=NUM_AUS):
-    """(G, D) for a TrainConfig. Suffix the TensorLayer names when several copies live in one process.
-    num_aus: the label size of both networks (the 17 AUs of the data; another for transfer learning)."""
-    dtype = PRECISIONS[resolve_precision(config).precision]
-    G = build_generator(config, "G" + name_suffix, num_aus)
-    D = get_discriminator(config.image_size, config.d_conv_dim, config.d_layers, num_aus, compute_dtype=dtype,
-                          name="D" + name_suffix)
-    return G, D
-
-
-def build_generator(config, name, num_aus=NUM_AUS):
-    """A generator for a TrainConfig (also the --g-ema average's copy)."""
-    return get_generator(config.image_size, config.g_conv_dim, config.n_res, num_aus, norm_affine=config.g_norm_affine,
-                         conv_bias=config.g_conv_bias, conditioning=config.conditioning, adain_dim=config.adain_dim,
-                         compute_dtype=PRECISIONS[resolve_precision(config).precision], name=name)
 
 
 def new_run_dir(config):
@@ -83,6 +65,7 @@ class Run:
     """Everything about one training run: networks, steps, data, checkpoints, logs."""
 
     def __init__(self, config, run_dir, source=None, name_suffix="", strategy=None):
+        config = resolve_precision(config)  # the networks are built in fp32 or bf16, never "auto"
         self.config, self.run_dir, self.source = config, run_dir, source
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief = is_chief(self.strategy)
@@ -92,8 +75,8 @@ class Run:
         self.work_dir = run_dir if self.chief else os.path.join(run_dir, "workers", f"worker-{self.worker_index}")
         rng = tf.random.Generator.from_seed(config.seed + 7919 * self.worker_index)  # outside the scope: see steps
         with self.strategy.scope():
-            self.G, self.D = build_networks(config, name_suffix)
-            G_ema = build_generator(config, "G_ema" + name_suffix) if config.g_ema else None
+            self.G, self.D = build_networks(config.net, name_suffix)
+            G_ema = build_generator(config.net, "G_ema" + name_suffix) if config.g_ema else None
             self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng, G_ema=G_ema)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")  # critic steps done
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.steps.checkpoint_objects())
@@ -124,12 +107,7 @@ class Run:
     def export(self):
         out = os.path.join(self.run_dir, "export")
         c = self.config
-        meta = dict(image_size=c.image_size, g_conv_dim=c.g_conv_dim, d_conv_dim=c.d_conv_dim, n_res=c.n_res,
-                    d_layers=c.d_layers, g_norm_affine=c.g_norm_affine, g_conv_bias=c.g_conv_bias,
-                    precision=resolve_precision(c).precision, step=int(self.step),
-                    run_dir=os.path.abspath(self.run_dir))
-        if c.conditioning == "adain":  # the export adds conditioning and label_size from the generator itself
-            meta["adain_dim"] = c.adain_dim
+        meta = dict(c.net.metadata(), step=int(self.step), run_dir=os.path.abspath(self.run_dir))
         if c.g_ema:
             meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
         export_saved_model(self.steps.G_out, self.D, out, meta)
@@ -147,7 +125,7 @@ class Run:
         log.info(f"data: {source.name or c.data} ({len(source)} faces, {spe} steps per epoch); "
                  f"G {count_parameters(self.G):,} and D {count_parameters(self.D):,} parameters; "
                  f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; precision "
-                 f"{resolve_precision(c).precision}" + (f" ({c.precision_note})" if c.precision_note else ""))
+                 f"{c.net.precision}" + (f" ({c.precision_note})" if c.precision_note else ""))
         if start:
             log.info(f"resuming at step {start} (epoch {start // spe + 1}, batch {start % spe})")
         if start >= stop_at:
@@ -173,7 +151,7 @@ class Run:
                 lr_d = learning_rate(c.lr_d, epoch + 1, c.epochs, c.decay_epochs)
                 self.steps.set_learning_rates(lr_g, lr_d)
                 done = int(self.step) % spe
-                data = make_dataset(source, local_batch, c.image_size, epoch=epoch, skip_batches=done, seed=c.seed,
+                data = make_dataset(source, local_batch, c.net.image_size, epoch=epoch, skip_batches=done, seed=c.seed,
                                     flip=c.flip, num_workers=self.num_workers, worker_index=self.worker_index)
                 data = data.take(min(spe, stop_at - epoch * spe) - done)  # every worker runs the same steps
                 for real, y_src in data:
@@ -256,7 +234,7 @@ class Run:
         """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
         n = min(SAMPLE_FACES, len(self.source))
         faces = subset(self.source, np.linspace(0, len(self.source) - 1, 2 * n).round().astype(int))
-        singles = make_dataset(faces, 1, self.config.image_size, shuffle=False, flip=False)
+        singles = make_dataset(faces, 1, self.config.net.image_size, shuffle=False, flip=False)
         real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
         y_tgt = tf.roll(y_src, shift=1, axis=0)
         return real, y_src, y_tgt
@@ -267,7 +245,7 @@ class Run:
         from evaluation.groundtruth import evaluate, summary_scalars
         from models.export import InMemoryModel
         def scores(G):
-            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.image_size), n_identities=2,
+            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.net.image_size), n_identities=2,
                                             n_multi=3)[0])
 
         scalars = scores(self.steps.G_out)

@@ -1,12 +1,20 @@
-"""What every command line of this project shares: quiet TensorFlow start-up and one-line errors.
+"""What every command line of this project shares: flags from configuration fields, quiet TensorFlow start-up
+and one-line errors.
 
 Bad input raises utils.errors.UserError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
 with code 2, with no traceback.
 """
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
+
+
+def option(default, help_text, cli=True):
+    """A configuration field that is also a command-line flag, with its --help text (cli=False: recorded in the
+    configuration, but not a flag). training/config.py makes the flags from these fields."""
+    return dataclasses.field(default=default, metadata={"help": help_text, "cli": cli})
 
 
 @contextlib.contextmanager
