@@ -7,7 +7,7 @@
 """
 import argparse
 
-from utils.cli import quiet_tensorflow, run_main
+from utils.cli import interrupted, quiet_tensorflow, run_main
 
 
 def parse_args(argv=None):
@@ -46,13 +46,16 @@ def main(argv=None):
     # What needs no TensorFlow is checked before its slow import: the data, a checkpoint to export.
     if args.export_only and not os.path.isfile(os.path.join(args.resume, "checkpoints", "checkpoint")):
         raise UserError(args.resume, "has no checkpoint to export")
-    source = None if args.export_only else load_source(config)
+    faces = None if args.export_only else load_source(config)
     quiet_tensorflow(init_runtime=False)
     config = resolve_precision(config)
     from training.distribute import make_strategy
     strategy = make_strategy(config.strategy, config.cpu_devices)  # before TensorFlow's runtime starts
     from training.loop import start
-    run_dir = start(config, resume_dir=args.resume, export_only=args.export_only, strategy=strategy, source=source)
+    run_dir, done = start(config, resume_dir=args.resume, export_only=args.export_only, strategy=strategy,
+                          faces=faces)
+    if done == "signal":  # checkpointed; the log says how to resume
+        return interrupted()
     print(run_dir)
     return 0
 

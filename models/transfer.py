@@ -6,8 +6,8 @@ labels; in the discriminator, only the AU head (D_LABEL_LAYER). A model trained 
 model for other labels with every other weight: the image encoder, the residual and up-sampling blocks with
 their AdaIN projections, the embedding's second layer, the heads, and the critic's trunk.
 
-    G5, D5 = transfer_run("runs/RUN", num_aus=5)          # the run's last checkpoint, moved to 5 labels
-    G5, D5 = transfer_networks(G, D, config.net, num_aus=5)   # the same from networks in memory
+    G5, D5 = transfer_networks(G, D, net, num_aus=5)      # networks in memory, of a NetworkConfig `net`
+    G5, D5 = transfer_run("runs/RUN", num_aus=5)          # the same from a run's last checkpoint (training/state.py)
 
 The new label layers keep their fresh initialisation. The tile generator cannot be moved: its first conv takes
 the labels as input channels, so no part of it is independent of them.
@@ -61,15 +61,3 @@ def transfer_networks(G, D, net, num_aus, name_suffix=None):
     copy_weights(G, G_new, G_LABEL_LAYER)
     copy_weights(D, D_new, D_LABEL_LAYER)
     return G_new, D_new
-
-
-def transfer_run(run_dir, num_aus, name_suffix=None):
-    """The networks of a run directory's last checkpoint, moved to `num_aus` labels (transfer_networks)."""
-    from utils.errors import UserError
-    from training.config import read_run_config
-    from training.loop import Run
-    config = read_run_config(run_dir)
-    run = Run(config, run_dir, name_suffix=f"_source{next(_suffixes)}")
-    if not run.restore():
-        raise UserError(run_dir, "has no checkpoint to transfer from")
-    return transfer_networks(run.G, run.D, run.config.net, num_aus, name_suffix)

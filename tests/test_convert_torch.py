@@ -161,9 +161,9 @@ def official_run(upstream):
 def official_networks(official_run):
     """The run directory's checkpoint restored as `train.py --resume` does."""
     from training.config import read_run_config
-    from training.loop import Run
+    from training.state import TrainingState
     run_dir, _ = official_run
-    run = Run(read_run_config(run_dir), run_dir, name_suffix="_official_resumed")
+    run = TrainingState(read_run_config(run_dir), run_dir, name_suffix="_official_resumed")
     assert run.restore()
     return run.G, run.D
 
@@ -329,7 +329,7 @@ def test_a_killed_import_is_finished_or_removed_by_the_next_one(tmp_path):
     """Kills injected at the run directory's last file operations (tests/test_folders.py): config.json (written
     last, the marker) and the folder into place. Killed after it was complete, the run directory is recovered
     (and the next import says it exists); killed before, the next import removes the leftover and writes it."""
-    from models.convert_torch import check_new_run_dir, write_run_dir
+    from training.import_torch import check_new_run_dir, write_run_dir
     from test_folders import killed_at
     checkpoints = read_checkpoints(save(tmp_path, "G.pth", small_state("official")), None, "official")
     with killed_at(None) as calls:

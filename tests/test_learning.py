@@ -7,7 +7,8 @@ from data.source import FaceSource
 from data.synthetic import render_face
 from evaluation.groundtruth import single_au_gain
 from models.export import InMemoryModel
-from training.loop import Run
+from training.loop import train
+from training.state import TrainingState
 
 IDENTITY, AU = 3, 15  # AU26 jaw drop: the mouth opens
 FACES = 64
@@ -25,10 +26,10 @@ def test_a_few_hundred_steps_learn_to_edit_one_au(tmp_path, name):
     config = tiny_config(g_conv_dim=16, d_conv_dim=16, batch=8, epochs=STEPS * 8 // FACES, lr_g=1e-3, lr_d=1e-3,
                          critic_steps=2, lambda_cond=1000.0, flip=False, decay_epochs=0, eval_every=0, log_every=100,
                          checkpoint_every=10_000)
-    run = Run(config, str(tmp_path), _one_au_source(config.net.image_size), name_suffix=name(""))
+    run = TrainingState(config, str(tmp_path), name_suffix=name(""))
     model = InMemoryModel(run.G, run.D, config.net.image_size)
     before = single_au_gain(model, IDENTITY, AU)
-    run.train()
+    train(run, _one_au_source(config.net.image_size))
     after = single_au_gain(model, IDENTITY, AU)
     assert before < 0.05  # an untrained generator does not edit (it blurs the whole image)
     assert after > GAIN, f"edit gain {after:.3f} after {STEPS} steps (before: {before:.3f})"

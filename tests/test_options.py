@@ -10,7 +10,9 @@ from conftest import tiny_config
 from models.export import LoadedModel
 from training.config import TrainConfig, resolve_precision
 from models.networks import build_networks
-from training.loop import Run, load_source
+from training.config import load_source
+from training.loop import train
+from training.state import TrainingState
 from training.steps import GANimationSteps
 
 
@@ -51,7 +53,7 @@ def test_the_defaults_are_the_paper():
 
 def _ema_run(tmp_path, name, suffix, **overrides):
     config = tiny_config(g_ema=0.9, eval_every=0, **overrides)
-    return Run(config, str(tmp_path), load_source(config), name_suffix=name(suffix))
+    return TrainingState(config, str(tmp_path), name_suffix=name(suffix))
 
 
 def test_the_moving_average_follows_its_formula(tmp_path, name):
@@ -70,7 +72,8 @@ def test_the_moving_average_follows_its_formula(tmp_path, name):
 
 def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name):
     run = _ema_run(tmp_path, name, "_a", epochs=1)
-    run.train()  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand to tell it from G
+    train(run, load_source(run.config))  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand
+    # to tell it from G
     for w in run.steps.G_ema.all_weights:
         w.assign(w * 0.5)
     run.save()
@@ -92,8 +95,8 @@ def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name)
 
 def test_turning_the_average_on_at_resume_starts_it_at_g(tmp_path, name):
     config = tiny_config(eval_every=0, epochs=1)
-    plain = Run(config, str(tmp_path), load_source(config), name_suffix=name("_a"))
-    plain.train()
+    plain = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
+    train(plain, load_source(config))
     run = _ema_run(tmp_path, name, "_b", epochs=1)
     run.restore()
     for a, b in zip(plain.G.all_weights, run.steps.G_ema.all_weights):
@@ -133,7 +136,7 @@ def test_au_noise_reaches_the_au_head_only(name):
 def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name):
     config = tiny_config(au_head_start=3, epochs=2, eval_every=0, log_every=1, critic_steps=1, att_warmup_steps=2,
                          lambda_att_start=5.0)
-    run = Run(config, str(tmp_path), load_source(config), name_suffix=name(""))
+    run = TrainingState(config, str(tmp_path), name_suffix=name(""))
     g0 = _values(run.G)
     real, y_src = _batch(config)
     d0 = _values(run.D)
@@ -141,7 +144,7 @@ def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name)
     assert set(m) == {"D/cond", "D/total"} and float(m["D/total"]) == pytest.approx(160 * float(m["D/cond"]))
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d0, run.D.all_weights))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(g0, run.G.all_weights))
-    run.train()
+    train(run, load_source(config))
     with open(tmp_path / "metrics.jsonl") as f:
         rows = [json.loads(line) for line in f]
     assert all("D/adv" not in r and "G/total" not in r for r in rows[:3])  # steps 1-3: the AU head alone
@@ -192,14 +195,13 @@ def test_color_tv_enters_the_generator_loss(name):
 def test_max_steps_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=3, max_steps=5, eval_every=0)  # 3 epochs of 4 steps; stop at 5
     source = load_source(config)
-    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
-    run.train()
-    assert int(run.step) == 5
+    run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
+    assert train(run, source) == "max_steps" and int(run.step) == 5
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-5")
     import dataclasses
-    again = Run(dataclasses.replace(config, max_steps=0), str(tmp_path), source, name_suffix=name("_b"))
+    again = TrainingState(dataclasses.replace(config, max_steps=0), str(tmp_path), name_suffix=name("_b"))
     again.restore()
-    again.train()
+    assert train(again, source) == "finished"
     assert int(again.step) == 12
 
 

@@ -8,7 +8,9 @@ from conftest import tiny_config
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import FaceSource
 from models.networks import build_networks
-from training.loop import Run, load_source
+from training.config import load_source
+from training.loop import train
+from training.state import TrainingState
 from training.schedule import learning_rate, warmup_weight
 from training.steps import GANimationSteps
 
@@ -72,8 +74,8 @@ def test_the_au_weight_reaches_both_losses_without_a_retrace(name):
 def test_training_follows_both_warm_ups(tmp_path, name):
     config = tiny_config(epochs=2, eval_every=0, log_every=1, att_warmup_steps=4, lambda_att_start=2.0,
                          lambda_att=0.1, cond_warmup_steps=4, lambda_cond_start=900.0, lambda_cond=100.0)
-    run = Run(config, str(tmp_path), load_source(config), name_suffix=name(""))
-    run.train()
+    run = TrainingState(config, str(tmp_path), name_suffix=name(""))
+    train(run, load_source(config))
     with open(tmp_path / "metrics.jsonl") as f:
         logged = [json.loads(line) for line in f if '"weights/lambda_cond"' in line]
     cond = [r["weights/lambda_cond"] for r in logged]
@@ -85,16 +87,37 @@ def test_training_follows_both_warm_ups(tmp_path, name):
 def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=1000, max_minutes=0.02, eval_every=0)
     source = load_source(config)
-    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
-    run.train()
+    run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
+    assert train(run, source) == "time"
     stopped = int(run.step)
     assert 0 < stopped < 1000 * 4  # stopped by the budget, long before the end
     assert int(tf.train.load_variable(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")),
                                       "step/.ATTRIBUTES/VARIABLE_VALUE")) == stopped
-    again = Run(config, str(tmp_path), source, name_suffix=name("_b"))
+    again = TrainingState(config, str(tmp_path), name_suffix=name("_b"))
     again.restore()
-    again.train()
+    train(again, source)
     assert int(again.step) > stopped
+
+
+def test_a_signal_saves_a_checkpoint_and_stops_training(tmp_path, name, monkeypatch):
+    """SIGTERM (or Ctrl-C) during a step: that step ends, a checkpoint is saved, and train says why it stopped."""
+    import os
+    import signal
+
+    import training.loop as loop
+    config = tiny_config(epochs=3, eval_every=0, checkpoint_every=1000)
+    state = TrainingState(config, str(tmp_path), name_suffix=name(""))
+    real_batch = loop._train_batch
+
+    def batch_then_signal(state, real, y_src):
+        if int(state.step) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by train: it asks to stop after this step
+        return real_batch(state, real, y_src)
+
+    monkeypatch.setattr(loop, "_train_batch", batch_then_signal)
+    assert train(state, load_source(config)) == "signal" and int(state.step) == 2
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-2")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # train's handler is gone again
 
 
 def test_resume_drops_what_a_killed_run_logged_past_its_checkpoint(tmp_path, name, monkeypatch):
@@ -120,20 +143,21 @@ def test_resume_drops_what_a_killed_run_logged_past_its_checkpoint(tmp_path, nam
 
     config = tiny_config(epochs=2, log_every=1, checkpoint_every=3, eval_every=0)  # 4 steps an epoch
     source = load_source(config)
-    run = Run(config, str(tmp_path), source, name_suffix=name("_a"))
-    real_save = Run.save
-    monkeypatch.setattr(Run, "save", lambda self: real_save(self) if int(self.step) < 6 else _raise(Killed()))
+    run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
+    real_save = TrainingState.save
+    monkeypatch.setattr(TrainingState, "save",
+                        lambda self: real_save(self) if int(self.step) < 6 else _raise(Killed()))
     with pytest.raises(Killed):
-        run.train()  # checkpoints at 3 and 4 (the epoch's end); killed as it saves step 6
-    monkeypatch.setattr(Run, "save", real_save)
+        train(run, source)  # checkpoints at 3 and 4 (the epoch's end); killed as it saves step 6
+    monkeypatch.setattr(TrainingState, "save", real_save)
     assert metric_steps() == [1, 2, 3, 4, 5, 6] and tensorboard_steps() == [1, 2, 3, 4, 5, 6]
     second = int(time.time())
     while int(time.time()) == second:  # a resume starts a new event file, named by the second it starts in
         time.sleep(0.05)
-    again = Run(config, str(tmp_path), source, name_suffix=name("_b"))
+    again = TrainingState(config, str(tmp_path), name_suffix=name("_b"))
     again.restore()
     assert int(again.step) == 4
-    again.train()
+    train(again, source)
     assert metric_steps() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert tensorboard_steps() == [1, 2, 3, 4, 5, 6, 7, 8]
 
@@ -254,7 +278,7 @@ def test_pipeline_reads_and_resizes_image_files(tmp_path):
 
 def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     config = tiny_config()
-    run = Run(config, str(tmp_path), name_suffix=name("_a"))
+    run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
     real, y_src = _batch(config)
     for _ in range(2):
         y_tgt, alpha = run.steps.sample_targets(y_src), run.steps.sample_alpha(config.batch)
@@ -265,7 +289,7 @@ def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     alpha = run.steps.sample_alpha(config.batch)  # the RNG state is restored too: the same draw comes next
     expected = run.steps.critic_step(real, y_src, y_src, alpha)  # the next step from the saved state
 
-    other = Run(config, str(tmp_path), name_suffix=name("_b"))
+    other = TrainingState(config, str(tmp_path), name_suffix=name("_b"))
     assert other.restore()
     assert int(other.step) == 2
     assert int(other.steps.opt_d.iterations) == 2 and int(other.steps.opt_g.iterations) == 2

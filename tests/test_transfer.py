@@ -4,9 +4,9 @@ import pytest
 
 from conftest import tiny_config
 from models.networks import get_generator
-from models.transfer import copy_weights, transfer_networks, transfer_run
+from models.transfer import copy_weights, transfer_networks
 from test_training import _batch, _changed, _values
-from training.loop import Run
+from training.state import TrainingState, transfer_run
 from training.steps import GANimationSteps
 
 
@@ -26,7 +26,7 @@ def _by_name(model):
 def test_a_trained_adain_run_moves_to_five_labels_and_trains(tmp_path, name):
     config = tiny_config(conditioning="adain")
     (tmp_path / "config.json").write_text(config.to_json())
-    run = Run(config, str(tmp_path), name_suffix=name("_src"))
+    run = TrainingState(config, str(tmp_path), name_suffix=name("_src"))
     _train(run.steps, config, 17)
     run.save()
 

@@ -1,4 +1,7 @@
-"""A training run, from configuration to exported SavedModel.
+"""The training loop, and a training run from configuration to exported SavedModel (what train.py runs).
+
+    state = TrainingState(config, run_dir)     # training/state.py: networks, steps, step counter, checkpoints
+    train(state, faces)                         # until the end, --max-steps, --max-minutes or a signal
 
 RUN_DIR/
   config.json        the resolved TrainConfig (read back by --resume)
@@ -23,14 +26,14 @@ import tensorflow as tf
 
 from data.pipeline import make_dataset, steps_per_epoch
 from data.source import subset
-from models.export import export_saved_model
-from models.networks import build_generator, build_networks, count_parameters
+from models.networks import count_parameters
 from models.ops import to_uint8_pixels
+from training.config import load_source
+from training.distribute import is_chief
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
-from training.config import load_source, resolve_precision  # noqa: F401 (load_source: API)
-from training.distribute import is_chief, worker_info
-from training.steps import GANimationSteps, generate
+from training.state import TrainingState
+from training.steps import generate
 from utils.errors import UserError
 from utils.files import atomic_write_text, write_png
 
@@ -61,209 +64,186 @@ def _setup_logging(folder, console=True):
     log.propagate = False
 
 
-class Run:
-    """Everything about one training run: networks, steps, data, checkpoints, logs."""
+def train(state, faces):
+    """Train `state` on `faces` (a data set: data.source) from its step on, until the last step of --epochs,
+    --max-steps, the --max-minutes budget or SIGINT / SIGTERM; the run's logs, samples, evaluations and
+    checkpoints on the way. Returns why it stopped: "finished", "max_steps", "time" or "signal"."""
+    c = state.config
+    spe = steps_per_epoch(faces, c.batch)
+    total = spe * c.epochs
+    stop_at = min(total, c.max_steps) if c.max_steps else total  # --max-steps: the schedule stays --epochs'
+    start = int(state.step)
+    log.info(f"data: {faces.name or c.data} ({len(faces)} faces, {spe} steps per epoch); "
+             f"G {count_parameters(state.G):,} and D {count_parameters(state.D):,} parameters; "
+             f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; precision "
+             f"{c.net.precision}" + (f" ({c.precision_note})" if c.precision_note else ""))
+    if start:
+        log.info(f"resuming at step {start} (epoch {start // spe + 1}, batch {start % spe})")
+    if start >= stop_at:
+        log.info("training already finished" if start >= total else f"already at --max-steps {c.max_steps}")
+        return "finished" if start >= total else "max_steps"
+    writer = _open_logs(state, start)
+    sample_batch = _sample_batch(faces, c.net.image_size)
+    progress = Progress(stop_at, start, enabled=state.chief)
+    last_save = time.time()
+    logged, pending = {}, {}  # the last logged means (for the progress line); tensors since the last log
+    done = None  # why training stops after this step, once it does
+    with writer.as_default(), _GracefulStop() as stopper:
+        for epoch, lr_g, lr_d, real, y_src in _batches(state, faces, spe, stop_at):
+            for k, v in _train_batch(state, real, y_src).items():  # device tensors: no copy to the host
+                pending.setdefault(k, []).append(v)
+            state.step.assign_add(1)
+            step = int(state.step)
+            if c.max_minutes and progress.elapsed() > 60 * c.max_minutes:
+                done = "time"
+            elif step >= stop_at:
+                done = "finished" if step >= total else "max_steps"
+            elif stopper.requested:
+                done = "signal"
+            # Maintenance, all of it here. The end of training logs, samples and evaluates too; a signal only saves.
+            last = done is not None and done != "signal"
+            if state.chief and (step % c.log_every == 0 or last):  # means since the last log
+                logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
+                _log_scalars(state, step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
+                pending.clear()
+            progress.update(step, epoch + 1, c.epochs, c.batch, logged)
+            if state.chief and (step % c.sample_every == 0 or last):
+                _write_samples(state, step, *sample_batch)
+            if state.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or last):
+                progress.clear()
+                _evaluate(state, step)
+            if (step % c.checkpoint_every == 0 or step % spe == 0 or done
+                    or time.time() - last_save > 60 * c.checkpoint_minutes):
+                progress.clear()
+                state.save()
+                last_save = time.time()
+            if done:
+                break
+    done = done or ("max_steps" if stop_at < total else "finished")  # the data ran short: files left out
+    progress.clear()
+    writer.flush()
+    _log_stop(state, done, spe, total, progress.elapsed())
+    return done
 
-    def __init__(self, config, run_dir, source=None, name_suffix="", strategy=None):
-        config = resolve_precision(config)  # the networks are built in fp32 or bf16, never "auto"
-        self.config, self.run_dir, self.source = config, run_dir, source
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.chief = is_chief(self.strategy)
-        multiworker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        self.worker_index, self.num_workers = worker_info() if multiworker else (0, 1)
-        # Non-chief workers of a multi-worker run keep their own checkpoints and log under workers/.
-        self.work_dir = run_dir if self.chief else os.path.join(run_dir, "workers", f"worker-{self.worker_index}")
-        rng = tf.random.Generator.from_seed(config.seed + 7919 * self.worker_index)  # outside the scope: see steps
-        with self.strategy.scope():
-            self.G, self.D = build_networks(config.net, name_suffix)
-            G_ema = build_generator(config.net, "G_ema" + name_suffix) if config.g_ema else None
-            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng, G_ema=G_ema)
-        self.step = tf.Variable(0, dtype=tf.int64, name="step")  # critic steps done
-        self.checkpoint = tf.train.Checkpoint(step=self.step, **self.steps.checkpoint_objects())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.work_dir, "checkpoints"),
-                                                  max_to_keep=config.keep_checkpoints)
 
-    def restore(self):
-        """Load the newest checkpoint of the run (the chief's, for every worker). Returns its path or None."""
-        path = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
-        if not path:
-            return None
-        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-        if self.steps.G_ema is not None and "G_ema" not in saved:  # saved with --g-ema off
-            objects = {k: v for k, v in self.steps.checkpoint_objects().items() if k not in ("G_ema", "ema_updates")}
-            tf.train.Checkpoint(step=self.step, **objects).restore(path).assert_existing_objects_matched()
-            log.info("the checkpoint has no moving average of G (--g-ema was off): it starts at G's weights")
-            self.steps.copy_to_ema()
-        else:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
-        return path
+def _batches(state, faces, spe, stop_at):
+    """(epoch, lr_g, lr_d, real, y_src) from the run's step on, up to step `stop_at` (every worker runs the same
+    steps). Each epoch sets its learning rates and has its own order (a resume skips the batches done)."""
+    c = state.config
+    for epoch in range(int(state.step) // spe, c.epochs):
+        lr_g = learning_rate(c.lr_g, epoch + 1, c.epochs, c.decay_epochs)
+        lr_d = learning_rate(c.lr_d, epoch + 1, c.epochs, c.decay_epochs)
+        state.steps.set_learning_rates(lr_g, lr_d)
+        done = int(state.step) % spe
+        data = make_dataset(faces, c.batch // state.num_workers, c.net.image_size, epoch=epoch, skip_batches=done,
+                            seed=c.seed, flip=c.flip, num_workers=state.num_workers, worker_index=state.worker_index)
+        for real, y_src in data.take(min(spe, stop_at - epoch * spe) - done):
+            yield epoch, lr_g, lr_d, real, y_src
 
-    def save(self):
-        """Every worker saves (a multi-worker checkpoint is a collective act); only the chief's is the run's."""
-        path = self.manager.save(checkpoint_number=int(self.step))
-        log.info(f"checkpoint {path}")
-        return path
 
-    def export(self):
-        out = os.path.join(self.run_dir, "export")
-        c = self.config
-        meta = dict(c.net.metadata(), step=int(self.step), run_dir=os.path.abspath(self.run_dir))
-        if c.g_ema:
-            meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
-        export_saved_model(self.steps.G_out, self.D, out, meta)
-        log.info(f"exported SavedModel to {out}")
-        return out
+def _train_batch(state, real, y_src):
+    """One critic step, and a generator step after every `critic_steps` of them (or, in the first
+    --au-head-start steps, one step of the critic's AU regression alone). Returns the steps' scalars
+    (tensors)."""
+    c, steps = state.config, state.steps
+    step = int(state.step)
+    extras = steps.sample_extras(real)
+    if step < c.au_head_start:
+        real_, y_src_, extras_ = steps.distribute(real, y_src, extras)
+        return steps.au_step(real_, y_src_, extras_)
+    since = step - c.au_head_start  # the warm-ups start after the AU head's head start
+    if c.att_warmup_steps:
+        steps.set_attention_weight(warmup_weight(since, c.lambda_att, c.lambda_att_start, c.att_warmup_steps))
+    if c.cond_warmup_steps:
+        steps.set_au_weight(warmup_weight(since, c.lambda_cond, c.lambda_cond_start, c.cond_warmup_steps))
+    y_tgt = steps.sample_targets(y_src)
+    alpha = steps.sample_alpha(int(real.shape[0]))
+    batch = steps.distribute(real, y_src, y_tgt, alpha, extras)
+    critic_step = steps.critic_step_r1 if steps.r1_due(since) else steps.critic_step
+    metrics = critic_step(*batch)
+    if (since + 1) % c.critic_steps == 0:
+        metrics = dict(metrics, **steps.generator_step(*batch))
+    return metrics
 
-    # --- training ---
 
-    def train(self):
-        c, source = self.config, self.source
-        spe = steps_per_epoch(source, c.batch)
-        total = spe * c.epochs
-        stop_at = min(total, c.max_steps) if c.max_steps else total  # --max-steps: the schedule stays --epochs'
-        start = int(self.step)
-        log.info(f"data: {source.name or c.data} ({len(source)} faces, {spe} steps per epoch); "
-                 f"G {count_parameters(self.G):,} and D {count_parameters(self.D):,} parameters; "
-                 f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; precision "
-                 f"{c.net.precision}" + (f" ({c.precision_note})" if c.precision_note else ""))
-        if start:
-            log.info(f"resuming at step {start} (epoch {start // spe + 1}, batch {start % spe})")
-        if start >= stop_at:
-            log.info("training already finished" if start >= total else f"already at --max-steps {c.max_steps}")
-            return
-        tb = os.path.join(self.run_dir, "tb")
-        resumed = self.chief and os.path.isdir(tb) and any("tfevents" in f for f in os.listdir(tb))
-        writer = tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
-        if self.chief:  # a killed run logged past its last checkpoint: those steps are trained again
-            drop_metrics_after(os.path.join(self.run_dir, "metrics.jsonl"), start)
-        if resumed:
-            purge_tensorboard_after(writer, start)
-        local_batch = c.batch // self.num_workers
-        sample_batch = self._sample_batch()
-        progress = Progress(stop_at, start, enabled=self.chief)
-        stopper = _GracefulStop()
-        last_save = time.time()
-        logged, pending = {}, {}  # the last logged means (for the progress line); tensors since the last log
-        out_of_time = False
-        with writer.as_default(), stopper:
-            for epoch in range(start // spe, c.epochs):
-                lr_g = learning_rate(c.lr_g, epoch + 1, c.epochs, c.decay_epochs)
-                lr_d = learning_rate(c.lr_d, epoch + 1, c.epochs, c.decay_epochs)
-                self.steps.set_learning_rates(lr_g, lr_d)
-                done = int(self.step) % spe
-                data = make_dataset(source, local_batch, c.net.image_size, epoch=epoch, skip_batches=done, seed=c.seed,
-                                    flip=c.flip, num_workers=self.num_workers, worker_index=self.worker_index)
-                data = data.take(min(spe, stop_at - epoch * spe) - done)  # every worker runs the same steps
-                for real, y_src in data:
-                    for k, v in self._train_batch(real, y_src).items():  # device tensors: no copy to the host
-                        pending.setdefault(k, []).append(v)
-                    self.step.assign_add(1)
-                    step = int(self.step)
-                    out_of_time = c.max_minutes and progress.elapsed() > 60 * c.max_minutes
-                    last = step == stop_at or out_of_time
-                    if self.chief and (step % c.log_every == 0 or last):  # means since the last log
-                        logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
-                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
-                        pending.clear()
-                    progress.update(step, epoch + 1, c.epochs, c.batch, logged)
-                    if self.chief and (step % c.sample_every == 0 or last):
-                        self._write_samples(step, *sample_batch)
-                    if self.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or last):
-                        progress.clear()
-                        self._evaluate(step)
-                    end_of_epoch = step % spe == 0
-                    if (step % c.checkpoint_every == 0 or end_of_epoch or stopper.requested or last
-                            or time.time() - last_save > 60 * c.checkpoint_minutes):
-                        progress.clear()
-                        self.save()
-                        last_save = time.time()
-                    if stopper.requested:
-                        progress.clear()
-                        log.info(f"stopped by signal at step {step}; resume with: python train.py --resume {self.run_dir}")
-                        raise KeyboardInterrupt
-                    if last:
-                        break
-                if out_of_time or int(self.step) >= stop_at:
-                    break
-        progress.clear()
-        writer.flush()
-        step = int(self.step)
-        if out_of_time:
-            log.info(f"time budget of {c.max_minutes:g} min reached at step {step} of {total} "
-                     f"(epoch {step // spe + 1}); continue with: python train.py --resume {self.run_dir}")
-        elif stop_at < total:
-            log.info(f"stopped at --max-steps {c.max_steps} of {total} steps in {progress.elapsed() / 60:.1f} min; "
-                     f"continue with: python train.py --resume {self.run_dir} --max-steps 0")
-        else:
-            log.info(f"finished {c.epochs} epochs ({total} steps) in {progress.elapsed() / 60:.1f} min")
+def _open_logs(state, start):
+    """The run's TensorBoard writer (a no-op one on other workers than the chief), after dropping what a killed
+    run logged past step `start` from metrics.jsonl and TensorBoard: those steps are trained again."""
+    if not state.chief:
+        return tf.summary.create_noop_writer()
+    tb = os.path.join(state.run_dir, "tb")
+    resumed = os.path.isdir(tb) and any("tfevents" in f for f in os.listdir(tb))
+    writer = tf.summary.create_file_writer(tb)
+    drop_metrics_after(os.path.join(state.run_dir, "metrics.jsonl"), start)
+    if resumed:
+        purge_tensorboard_after(writer, start)
+    return writer
 
-    def _train_batch(self, real, y_src):
-        """One critic step, and a generator step after every `critic_steps` of them (or, in the first
-        --au-head-start steps, one step of the critic's AU regression alone). Returns the steps' scalars
-        (tensors)."""
-        c, steps = self.config, self.steps
-        step = int(self.step)
-        extras = steps.sample_extras(real)
-        if step < c.au_head_start:
-            real_, y_src_, extras_ = steps.distribute(real, y_src, extras)
-            return steps.au_step(real_, y_src_, extras_)
-        since = step - c.au_head_start  # the warm-ups start after the AU head's head start
-        if c.att_warmup_steps:
-            steps.set_attention_weight(warmup_weight(since, c.lambda_att, c.lambda_att_start, c.att_warmup_steps))
-        if c.cond_warmup_steps:
-            steps.set_au_weight(warmup_weight(since, c.lambda_cond, c.lambda_cond_start, c.cond_warmup_steps))
-        y_tgt = steps.sample_targets(y_src)
-        alpha = steps.sample_alpha(int(real.shape[0]))
-        batch = steps.distribute(real, y_src, y_tgt, alpha, extras)
-        critic_step = steps.critic_step_r1 if steps.r1_due(since) else steps.critic_step
-        metrics = critic_step(*batch)
-        if (since + 1) % c.critic_steps == 0:
-            metrics = dict(metrics, **steps.generator_step(*batch))
-        return metrics
 
-    def _log_scalars(self, step, epoch, metrics, lr_g, lr_d, images_per_second):
-        scalars = dict(metrics, **{"lr/G": lr_g, "lr/D": lr_d, "speed/images_per_s": images_per_second,
-                                   "weights/lambda_att": float(self.steps.lambda_att.numpy()),
-                                   "weights/lambda_cond": float(self.steps.lambda_cond.numpy())})
-        for k, v in scalars.items():
-            tf.summary.scalar(k, v, step=step)
-        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(dict(step=step, epoch=epoch, **scalars)) + "\n")
+def _log_stop(state, done, spe, total, seconds):
+    c, step = state.config, int(state.step)
+    resume = f"python train.py --resume {state.run_dir}"
+    if done == "signal":
+        log.info(f"stopped by signal at step {step}; resume with: {resume}")
+    elif done == "time":
+        log.info(f"time budget of {c.max_minutes:g} min reached at step {step} of {total} "
+                 f"(epoch {step // spe + 1}); continue with: {resume}")
+    elif done == "max_steps":
+        log.info(f"stopped at --max-steps {c.max_steps} of {total} steps in {seconds / 60:.1f} min; "
+                 f"continue with: {resume} --max-steps 0")
+    else:
+        log.info(f"finished {c.epochs} epochs ({total} steps) in {seconds / 60:.1f} min")
 
-    def _sample_batch(self):
-        """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
-        n = min(SAMPLE_FACES, len(self.source))
-        faces = subset(self.source, np.linspace(0, len(self.source) - 1, 2 * n).round().astype(int))
-        singles = make_dataset(faces, 1, self.config.net.image_size, shuffle=False, flip=False)
-        real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
-        y_tgt = tf.roll(y_src, shift=1, axis=0)
-        return real, y_src, y_tgt
 
-    def _evaluate(self, step):
-        """Ground-truth scores on a small fixed held-out set (evaluation/groundtruth.py), to TensorBoard and
-        metrics.jsonl."""
-        from evaluation.groundtruth import evaluate, summary_scalars
-        from models.export import InMemoryModel
-        def scores(G):
-            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.net.image_size), n_identities=2,
-                                            n_multi=3)[0])
+def _log_scalars(state, step, epoch, metrics, lr_g, lr_d, images_per_second):
+    scalars = dict(metrics, **{"lr/G": lr_g, "lr/D": lr_d, "speed/images_per_s": images_per_second,
+                               "weights/lambda_att": float(state.steps.lambda_att.numpy()),
+                               "weights/lambda_cond": float(state.steps.lambda_cond.numpy())})
+    _write_scalars(state, step, scalars, epoch=epoch)
 
-        scalars = scores(self.steps.G_out)
-        if self.steps.G_ema is not None:  # the average is what the run exports; the raw G's scores beside it
-            raw = scores(self.G)
-            scalars.update({"eval_raw/" + k[5:]: raw[k] for k in ("eval/single_gain_mean", "eval/single_gain_min",
-                                                                  "eval/noop_psnr", "eval/attention_mean")})
-        self.G.train(), self.D.train()
-        for k, v in scalars.items():
-            tf.summary.scalar(k, v, step=step)
-        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(dict(step=step, **scalars)) + "\n")
-        log.info(f"step {step}: " + ", ".join(f"{k.replace('eval/', '')} {v:.3g}" for k, v in scalars.items()))
 
-    def _write_samples(self, step, real, y_src, y_tgt):
-        grid = sample_grid(self.steps.G_out, real, y_src, y_tgt)
-        tf.summary.image("samples/input|color|attention|output|reconstruction", grid[None], step=step)
-        write_png(os.path.join(self.run_dir, "samples", f"step_{step:07d}.png"), grid)
+def _write_scalars(state, step, scalars, **fields):
+    """Scalars to TensorBoard and one line of metrics.jsonl."""
+    for k, v in scalars.items():
+        tf.summary.scalar(k, v, step=step)
+    with open(os.path.join(state.run_dir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(dict(step=step, **fields, **scalars)) + "\n")
+
+
+def _sample_batch(faces, image_size):
+    """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
+    n = min(SAMPLE_FACES, len(faces))
+    chosen = subset(faces, np.linspace(0, len(faces) - 1, 2 * n).round().astype(int))
+    singles = make_dataset(chosen, 1, image_size, shuffle=False, flip=False)
+    real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
+    y_tgt = tf.roll(y_src, shift=1, axis=0)
+    return real, y_src, y_tgt
+
+
+def _evaluate(state, step):
+    """Ground-truth scores on a small fixed held-out set (evaluation/groundtruth.py), to TensorBoard and
+    metrics.jsonl."""
+    from evaluation.groundtruth import evaluate, summary_scalars
+    from models.export import InMemoryModel
+
+    def scores(G):
+        return summary_scalars(evaluate(InMemoryModel(G, state.D, state.config.net.image_size), n_identities=2,
+                                        n_multi=3)[0])
+
+    scalars = scores(state.steps.G_out)
+    if state.steps.G_ema is not None:  # the average is what the run exports; the raw G's scores beside it
+        raw = scores(state.G)
+        scalars.update({"eval_raw/" + k[5:]: raw[k] for k in ("eval/single_gain_mean", "eval/single_gain_min",
+                                                              "eval/noop_psnr", "eval/attention_mean")})
+    state.G.train(), state.D.train()
+    _write_scalars(state, step, scalars)
+    log.info(f"step {step}: " + ", ".join(f"{k.replace('eval/', '')} {v:.3g}" for k, v in scalars.items()))
+
+
+def _write_samples(state, step, real, y_src, y_tgt):
+    grid = sample_grid(state.steps.G_out, real, y_src, y_tgt)
+    tf.summary.image("samples/input|color|attention|output|reconstruction", grid[None], step=step)
+    write_png(os.path.join(state.run_dir, "samples", f"step_{step:07d}.png"), grid)
 
 
 def drop_metrics_after(path, step):
@@ -329,9 +309,10 @@ class _GracefulStop:
         self.requested = True
 
 
-def start(config, resume_dir=None, export_only=False, strategy=None, source=None):
-    """Train (and export) as train.py does. Returns the run directory. `source`: the data, if already loaded
-    (train.py loads it before TensorFlow starts, so bad data is reported at once).
+def start(config, resume_dir=None, export_only=False, strategy=None, faces=None):
+    """Train (and export) as train.py does. Returns (the run directory, why training stopped: train's answer, or
+    "exported" for export_only). `faces`: the data, if already loaded (train.py loads it before TensorFlow starts,
+    so bad data is reported at once). A run stopped by a signal is not exported.
 
     Under a multi-worker strategy every worker runs this with the same --run-name (or --resume): the chief
     creates and owns the run directory, the others keep their checkpoints and log in RUN_DIR/workers/.
@@ -341,8 +322,8 @@ def start(config, resume_dir=None, export_only=False, strategy=None, source=None
     if config.batch % strategy.num_replicas_in_sync:
         raise UserError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
                               "replicas")
-    if source is None and not export_only:
-        source = load_source(config)  # bad data fails here, before anything is written
+    if faces is None and not export_only:
+        faces = load_source(config)  # bad data fails here, before anything is written
     if resume_dir:
         run_dir = resume_dir
     elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -353,20 +334,20 @@ def start(config, resume_dir=None, export_only=False, strategy=None, source=None
     else:
         run_dir = new_run_dir(config)
     tf.keras.utils.set_random_seed(config.seed)
-    run = Run(config, run_dir, source, strategy=strategy)
-    os.makedirs(run.work_dir, exist_ok=True)
-    _setup_logging(run.work_dir, console=chief)
+    state = TrainingState(config, run_dir, strategy=strategy)
+    os.makedirs(state.work_dir, exist_ok=True)
+    _setup_logging(state.work_dir, console=chief)
     if chief:
         atomic_write_text(os.path.join(run_dir, "config.json"), config.to_json())
-    restored = run.restore()
+    restored = state.restore()
     if export_only:
         if not restored:
             raise UserError(run_dir, "has no checkpoint to export")
         log.info(f"restored {restored}")
-        run.export()
-        return run_dir
-    log.info(f"run directory: {run_dir}" + ("" if chief else f" (worker {run.worker_index})"))
-    run.train()
-    if config.export and chief:
-        run.export()
-    return run_dir
+        state.export()
+        return run_dir, "exported"
+    log.info(f"run directory: {run_dir}" + ("" if chief else f" (worker {state.worker_index})"))
+    done = train(state, faces)
+    if config.export and chief and done != "signal":
+        state.export()
+    return run_dir, done

@@ -91,6 +91,12 @@ def quiet_tensorflow(init_runtime=True):
     return tf
 
 
+def interrupted():
+    """Say that the command was stopped (Ctrl-C, SIGTERM) and return its exit code, 130."""
+    print("interrupted", file=sys.stderr)
+    return 130
+
+
 def run_main(main):
     """Call main(); turn bad input into one line and exit code 2, Ctrl-C into exit code 130."""
     from utils.errors import UserError
@@ -100,6 +106,5 @@ def run_main(main):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupted())
     sys.exit(code or 0)
