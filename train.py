@@ -30,7 +30,7 @@ def main(argv=None):
     import os
 
     from utils.errors import UserError
-    from training.config import config_from_args, load_source, read_run_config, resolve_precision
+    from training.config import config_from_args, load_training_data, read_run_config, resolve_precision
     if args.export_only and not args.resume:
         parser.error("--export-only needs --resume RUN_DIR")
     base = None
@@ -46,7 +46,7 @@ def main(argv=None):
     # What needs no TensorFlow is checked before its slow import: the data, a checkpoint to export.
     if args.export_only and not os.path.isfile(os.path.join(args.resume, "checkpoints", "checkpoint")):
         raise UserError(args.resume, "has no checkpoint to export")
-    faces = None if args.export_only else load_source(config)
+    faces = None if args.export_only else load_training_data(config)
     quiet_tensorflow(init_runtime=False)
     config = resolve_precision(config)
     from training.distribute import make_strategy

@@ -24,14 +24,14 @@ from utils.cli import quiet_tensorflow  # noqa: E402
 
 def faces_as_jpegs(source, folder):
     import cv2
-    from data.source import FaceSource
+    from data.faceset import FaceSet
 
     paths = []
     for sample_id, image in zip(source.ids, source.images):
         path = os.path.join(folder, sample_id + ".jpg")
         cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
         paths.append(path)
-    return FaceSource(aus=source.aus, ids=list(source.ids), paths=paths, name=f"JPEG folder {folder}")
+    return FaceSet(aus=source.aus, ids=list(source.ids), paths=paths, name=f"JPEG folder {folder}")
 
 
 def epoch_rate(source, batch, size, epoch):
@@ -52,7 +52,7 @@ def bench_pipeline(source, batch, size, repeats):
 
 
 def bench_check(paths, repeats):
-    from data.validate import check_images
+    from data.dataset import check_images
 
     rates = []
     for _ in range(repeats):
@@ -72,11 +72,11 @@ def main():
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     tf = quiet_tensorflow()
-    from data.synthetic import make_synthetic_source
-    from data.tfrecords import load_shards, write_shards
+    from data.synthetic import make_synthetic_faces
+    from data.shards import load_shards, write_shards
 
     per_identity = 50
-    faces = make_synthetic_source(max(1, args.n // per_identity), per_identity, size=args.size)
+    faces = make_synthetic_faces(max(1, args.n // per_identity), per_identity, size=args.size)
     results = {"n": len(faces), "size": args.size, "batch": args.batch, "cores": os.cpu_count(),
                "tensorflow": tf.__version__}
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +96,7 @@ def main():
         print(f"  pipeline from {label + ':':15s} {results[f'{name}_images_per_s']:8,.0f} images/s "
               f"({results[f'{name}_images_per_cpu_s']:,.0f} per CPU-second)"
               + ("  (goal: 1,500 images/s)" if name == "tfrecords" else ""))
-    print(f"  data check (data.validate):   {results['check_images_per_s']:8,.0f} images/s")
+    print(f"  data check (data.dataset):    {results['check_images_per_s']:8,.0f} images/s")
     print(f"  writing the shards:           {results['write_shards_images_per_s']:8,.0f} images/s (one run)")
     print(f"  (load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     if args.json:

@@ -183,9 +183,9 @@ def main():
 def bench_input_pipeline(n=2000, size=128, batch=25, repeats=3):
     """images/s of the training input pipeline from a JPEG folder and from TFRecord shards."""
     from bench.input_pipeline import bench_pipeline, faces_as_jpegs
-    from data.synthetic import make_synthetic_source
-    from data.tfrecords import load_shards, write_shards
-    faces = make_synthetic_source(n // 50, 50, size=size)
+    from data.synthetic import make_synthetic_faces
+    from data.shards import load_shards, write_shards
+    faces = make_synthetic_faces(n // 50, 50, size=size)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         jpegs = faces_as_jpegs(faces, tmp)

@@ -14,7 +14,8 @@ Accepted inputs (all validated: 17 finite AU intensities per row on OpenFace's 0
 A CSV without a header is refused (the message lists the expected column names): clear beats guessing.
 Values up to `AU_TOLERANCE` outside [0, 5] (OpenFace sometimes writes 5.0x) are clipped; anything further out is
 an error. Every problem is a `UserError` that names the file and says what is wrong, and for a bad cell the line
-number and column.
+number and column; except that the AU tables of a data set (`read_au_table`, `read_au_pickle`) leave a bad row
+out and record it in a data.problems.Problems (a data set reports bad samples that way only).
 """
 import contextlib
 import csv
@@ -29,13 +30,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
+from data.images import IMAGE_EXTENSIONS
+from data.problems import reports
 from utils.errors import UserError
 
 AU_TOLERANCE = 0.1  # values in [-0.1, 0) and (5, 5.1] are clipped to [0, 5]; further out is an error
 ID_COLUMNS = ("id", "path", "file", "image")  # accepted names of a table's id column, in order of preference
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # image files the readers look for, in order of preference
 
-_STRIP_EXTENSIONS = frozenset(IMAGE_EXTENSIONS + (".bmp", ".tif", ".tiff", ".webp", ".gif", ".csv"))
+_STRIP_EXTENSIONS = frozenset(IMAGE_EXTENSIONS + (".gif", ".csv"))
 _R_NAMES = tuple(name + "_r" for name in AU_NAMES)
 _EXPECTED = f"{_R_NAMES[0]} ... {_R_NAMES[-1]} or {AU_NAMES[0]} ... {AU_NAMES[-1]}"
 _PANDAS_MIN_BYTES = 1 << 20  # files at least this big are parsed with pandas (fast); smaller ones with `csv`
@@ -397,15 +399,15 @@ def _id_column(path, found: Sequence[str]) -> str:
     raise UserError(path, f"no id column (one of: {', '.join(ID_COLUMNS)}) next to the AU columns")
 
 
+@reports
 def read_au_table(path, problems=None) -> Dict[str, np.ndarray]:
     """A CSV with an id column (`id`, `path`, `file` or `image`, first found in that order) and the 17 AU
     columns -> {id: float32 (17,)}; ids normalised with `normalize_id` (no directory, no extension).
 
-    Empty ids are errors. Without `problems` (a data.problems.Problems), duplicate ids and bad AU values are
-    errors too; with it, those rows are recorded there, ids whose row has bad values map to None, and of
-    duplicates the first row is used.
+    Empty ids are errors. Duplicate ids and rows with bad AU values are recorded in `problems`
+    (data.problems.reports): ids whose row has bad values map to None, and of duplicates the first row is used.
     """
-    rows = _read_au_rows(path, extra=ID_COLUMNS, lenient=problems is not None)
+    rows = _read_au_rows(path, extra=ID_COLUMNS, lenient=True)
     name = _id_column(path, rows.extra)
     file_name = os.path.basename(path)
     table: Dict[str, np.ndarray] = {}
@@ -415,12 +417,10 @@ def read_au_table(path, problems=None) -> Dict[str, np.ndarray]:
         if not key:
             raise UserError(path, f"{line}: empty {name}")
         if key in first_line:
-            if problems is None:
-                raise UserError(path, f"duplicate id {key!r} ({first_line[key]} and {line})")
             problems.skip(f"duplicate id in {file_name} (its first row is used)", key)
             continue
         first_line[key] = line
-        if rows.problems is not None and rows.problems[k] is not None:
+        if rows.problems[k] is not None:
             problems.skip(f"{rows.problems[k]} in {file_name}", key)
             aus = None
         table[key] = aus
@@ -554,14 +554,15 @@ def _pickle_values(path, value, key):
     return arr
 
 
+@reports
 def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str, np.ndarray]:
     """The official GANimation `aus_openface.pkl` (dict id -> 17 floats) -> {id: float32 (17,)}.
 
     Loading a pickle can run code, so without allow_pickle this is a UserError that says to pass --allow-pickle
     or to convert the file to aus.csv. With it, the file goes through an unpickler that can only build numpy
     arrays, and the result must be a dict of str -> 17 finite numbers on 0-5. Keys are normalised with
-    `normalize_id`. With `problems` (a data.problems.Problems), ids with bad AU values (which then map to None),
-    and second ids that normalise to the same name, are recorded there instead of being errors.
+    `normalize_id`. Ids with bad AU values (which then map to None), and second ids that normalise to the same
+    name, are recorded in `problems` (data.problems.reports).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -590,25 +591,22 @@ def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str,
             raise UserError(path, f"ids must be strings, got a {type(key).__name__} ({key!r})")
         keys.append(key)
         rows.append(_pickle_values(path, value, key))
-    aus, bad = _checked_aus(path, np.stack(rows), rows=[f"id {k!r}" for k in keys], lenient=problems is not None)
+    aus, bad = _checked_aus(path, np.stack(rows), rows=[f"id {k!r}" for k in keys], lenient=True)
     file_name = os.path.basename(path)
     table: Dict[str, np.ndarray] = {}
     seen = set()
     for k, (key, values) in enumerate(zip(keys, aus)):
         norm = normalize_id(key)
         if norm in seen:
-            if problems is None:
-                raise UserError(path, f"duplicate id {norm!r}")
             problems.skip(f"duplicate id in {file_name} (the first is used)", norm)
             continue
         seen.add(norm)
-        if bad is not None and bad[k] is not None:
+        if bad[k] is not None:
             problems.skip(f"{bad[k]} in {file_name}", norm)
             values = None
         table[norm] = values
     return table
 
 
-__all__ = ["AU_TOLERANCE", "ID_COLUMNS", "IMAGE_EXTENSIONS", "normalize_id", "parse_aus", "au_row_problems",
-           "read_au_csv",
+__all__ = ["AU_TOLERANCE", "ID_COLUMNS", "normalize_id", "parse_aus", "au_row_problems", "read_au_csv",
            "read_au_table", "read_au_pickle", "write_au_csv"]

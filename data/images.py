@@ -1,4 +1,5 @@
-"""Reading and writing photos: any common format in, uint8 RGB out.
+"""Image files: which there are in a folder, what their headers say, and reading and writing them (any common
+format in, uint8 RGB out).
 
 Images over MAX_PIXELS (50 megapixels) are refused from their header, before anything is decoded: a small file
 can claim 60000 x 60000 pixels (an "image bomb", 10 GB once decoded).
@@ -7,7 +8,7 @@ import io
 import os
 import struct
 import warnings
-from typing import Optional
+from typing import List, Optional
 
 import cv2
 import numpy as np
@@ -17,22 +18,51 @@ from utils.errors import UserError
 from utils.files import atomic_write_bytes, encode_image
 
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding (infer.py, data sets, the web page)
+# The image files looked for: photos (infer.py, data.prepare: what read_image decodes), and of those the ones a
+# data set's images may be (what the training pipeline decodes), in order of preference for the same name.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DATASET_EXTENSIONS = IMAGE_EXTENSIONS[:3]
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+_SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
+
+
+def list_images(folder, recursive=False, extensions=IMAGE_EXTENSIONS) -> List[str]:
+    """The image files in `folder` (recursive: in its sub-folders too) by extension, as sorted paths relative to
+    it; hidden files and folders are left out. An empty list when there are none; UserError when `folder` cannot
+    be listed."""
+    def unlisted(error):
+        if os.path.abspath(error.filename) == os.path.abspath(folder):
+            raise UserError(folder, f"cannot list: {error.strerror or error}")
+
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=unlisted):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for name in files:
+            path = os.path.join(root, name)
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions and os.path.isfile(path):
+                found.append(os.path.relpath(path, folder))
+    return sorted(found, key=lambda p: p.split(os.sep))
+
+
+def image_format(data) -> Optional[str]:
+    """"jpeg", "png", "gif" or "bmp" from the first bytes of a file (bytes or a uint8 array), else None."""
+    head = bytes(data[:4])
+    return next((kind for signature, kind in _SIGNATURES.items() if head.startswith(signature)), None)
 
 
 def image_size_from_header(data) -> Optional[tuple]:
     """(width, height) from a JPEG, PNG, BMP or GIF header (bytes or a uint8 array); None for anything else
     or a header cut short."""
-    head = bytes(data[:32])
+    head, kind = bytes(data[:32]), image_format(data)
     try:
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        if kind == "png" and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
             return struct.unpack(">II", head[16:24])
-        if head[:6] in (b"GIF87a", b"GIF89a"):
+        if kind == "gif" and head[:6] in (b"GIF87a", b"GIF89a"):
             return struct.unpack("<HH", head[6:10])
-        if head[:2] == b"BM":
+        if kind == "bmp":
             w, h = struct.unpack("<ii", head[18:26])
             return w, abs(h)  # a negative height means rows stored top-down
-        if head[:3] == b"\xff\xd8\xff":
+        if kind == "jpeg":
             return _jpeg_size(data)
     except struct.error:
         return None

@@ -5,10 +5,10 @@ batches it has already trained on and continues exactly where it stopped. Batche
 (drop_remainder), so the training steps never retrace.
 
 Three kinds of source:
-* images in memory (FaceSource.images) and image files (FaceSource.paths): the epoch's order is a full
+* images in memory (FaceSet.images) and image files (FaceSet.paths): the epoch's order is a full
   permutation of the sample indices; files are read and decoded in parallel (AUTOTUNE), in order.
-* TFRecord shards (ShardSource, `python -m data.tfrecords`): the epoch's order is the shard files in a seeded
-  order, read 16 at a time round-robin, then a seeded shuffle buffer of `shuffle_buffer` records (bounded
+* TFRecord shards (ShardSet, data/shards.py, `python -m data.tfrecords`): the epoch's order is the shard files in a
+  seeded order, read 16 at a time round-robin, then a seeded shuffle buffer of `shuffle_buffer` records (bounded
   memory; the writer already spread the samples over the shards in a seeded random order, so the buffer only
   has to mix neighbours). With the same shards, seed, buffer size (and TensorFlow version) the order is the same
   on every run, so a resume is exact here too: the records already trained on are skipped before decoding
@@ -23,20 +23,12 @@ Yields (real, y_src): real (B, S, S, 3) float32 in [-1, 1]; y_src (B, 17) float3
 import numpy as np
 import tensorflow as tf
 
-from data.constants import AU_MAX, NUM_AUS
-from data.source import ShardSource
-from models.ops import to_model_pixels
+from data.scales import to_model_aus, to_model_pixels
+from data.shards import ShardSet, parse_record
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 10_000  # records held for shuffling shards: ~80 MB of 128 x 128 JPEGs
 READERS = 16             # shard files read at a time (interleaved); fixed, so that the order is reproducible
-
-RECORD_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),      # encoded JPEG or PNG, image_size x image_size
-    "aus": tf.io.FixedLenFeature([NUM_AUS], tf.float32),  # 0-5
-    "index": tf.io.FixedLenFeature([], tf.int64),        # position in the data set the shards were written from
-    "id": tf.io.FixedLenFeature([], tf.string),
-}
 
 
 def _decode_file(path, image_size):
@@ -56,17 +48,16 @@ def _resize(image, image_size):
     return tf.cond(same, lambda: image, resized)
 
 
-def parse_record(record, image_size, stored_size=None):
-    """One serialized tf.train.Example of the shards -> (image (S, S, 3) uint8, aus (17,) on 0-1, index).
-    stored_size: the shards' image size; when it is image_size, no resize is built into the graph at all."""
-    features = tf.io.parse_single_example(record, RECORD_FEATURES)
-    image = tf.io.decode_image(features["image"], channels=3, dtype=tf.uint8, expand_animations=False)
+def _parse_record(record, image_size, stored_size):
+    """One record of the shards -> (image (S, S, 3) uint8, aus (17,) on 0-1, index). When the shards' image size
+    `stored_size` is image_size, no resize is built into the graph at all."""
+    image, aus, index, _ = parse_record(record)
     if stored_size == image_size:
         image = tf.ensure_shape(image, [image_size, image_size, 3])
     else:
         image.set_shape([None, None, 3])
         image = _resize(image, image_size)
-    return image, features["aus"] / AU_MAX, features["index"]
+    return image, to_model_aus(aus), index
 
 
 def _shard_records(source, epoch, seed, shuffle, shuffle_buffer):
@@ -89,7 +80,7 @@ def _to_uint8(pixels):
 
 def make_dataset(source, batch_size, image_size, epoch=0, skip_batches=0, seed=0, shuffle=True, flip=True,
                  repeat=False, num_workers=1, worker_index=0, shuffle_buffer=SHUFFLE_BUFFER):
-    """The batches of one epoch of `source` (a data.source.FaceSource or ShardSource).
+    """The batches of one epoch of `source` (a data.faceset.FaceSet or data.shards.ShardSet).
 
     epoch, seed: fix the order (and the flips) of this epoch. skip_batches: batches already done (resume).
     repeat: cycle forever (for fixed-size sample batches). num_workers / worker_index: in a multi-worker run
@@ -111,9 +102,9 @@ def make_dataset(source, batch_size, image_size, epoch=0, skip_batches=0, seed=0
     def flipped(image, aus, index):
         return (_maybe_flip(image, index, seed, epoch) if flip else image), aus, index
 
-    if isinstance(source, ShardSource):
+    if isinstance(source, ShardSet):
         records = share(_shard_records(source, epoch, seed, shuffle, shuffle_buffer))
-        samples = records.map(lambda r: flipped(*parse_record(r, image_size, source.image_size)),
+        samples = records.map(lambda r: flipped(*_parse_record(r, image_size, source.image_size)),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
         # A record that cannot be decoded is left out rather than ending a long run mid-epoch.
         batches = samples.ignore_errors(log_warning=True).batch(batch_size, drop_remainder=True)
@@ -122,7 +113,7 @@ def make_dataset(source, batch_size, image_size, epoch=0, skip_batches=0, seed=0
         if shuffle:
             indices = indices.shuffle(n, seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
         indices = share(indices)
-        aus = tf.constant(np.asarray(source.aus, np.float32) / AU_MAX)  # (N, 17), small
+        aus = to_model_aus(source.aus)  # (N, 17), small
         if source.images is not None:
             batches = indices.batch(batch_size, drop_remainder=True).map(
                 _memory_batch(source.images, aus, batch_size, image_size, flip and (seed, epoch)),

@@ -33,13 +33,11 @@ import numpy as np
 
 from data.aus import _NoRows
 from data.constants import AU_NAMES
-from data.images import read_image, write_image
-from data.problems import Problems
+from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from data.problems import Problems, write_problems_csv
 from data.progress import ProgressBar
-from data.validate import write_problems_csv
 from utils.errors import UserError
 
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CROPS = "crops.csv"
 MANIFEST = "manifest.csv"
 REPORT = "report.csv"
@@ -55,17 +53,6 @@ OPENFACE_HELP = ("next: get the crops' AUs with OpenFace,  FaceLandmarkImg -fdir
 
 
 # ----------------------------------------------------------------------------------------------- photos
-
-
-def list_photos(folder) -> List[str]:
-    """Image files under `folder`, as sorted paths relative to it (hidden files and folders left out)."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS:
-                found.append(os.path.relpath(os.path.join(root, name), folder))
-    return sorted(found, key=lambda p: p.split(os.sep))
 
 
 def crop_name(relative_photo: str) -> str:
@@ -113,9 +100,9 @@ def crop_photos(photos_dir, out_dir, size=128, margin=None, mode="one", min_conf
     from data.faces import DEFAULT_MARGIN, align_face, detect_faces
 
     margin = DEFAULT_MARGIN if margin is None else margin
-    photos = list_photos(photos_dir)
+    photos = list_images(photos_dir, recursive=True)
     if not photos:
-        raise UserError(photos_dir, f"no photos ({', '.join('*' + e for e in PHOTO_EXTENSIONS)}), sub-folders "
+        raise UserError(photos_dir, f"no photos ({', '.join('*' + e for e in IMAGE_EXTENSIONS)}), sub-folders "
                                     "included")
     rows, names = [], {}
     with ProgressBar(len(photos), "finding faces") as bar:
@@ -191,7 +178,7 @@ def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
             problems.skip(NO_CSV, name)
             continue
         try:
-            aus = best_openface_row(csv_path, min_confidence, lenient=True)
+            aus = best_openface_row(csv_path, min_confidence)
         except _NoRows as exc:
             problems.skip(f"{exc.problem} in its OpenFace CSV" if exc.problem.startswith("AU value") else NO_ROW, name)
             continue

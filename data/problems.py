@@ -1,9 +1,17 @@
 """What was wrong with a data set: the samples left out and the warnings, by reason, for one summary.
 
-The readers and `data.validate` record into a `Problems` instead of stopping at the first bad sample, so a
-user with 200k images sees every kind of problem at once, with counts and the first few names of each.
+The readers (data/readers.py, data/aus.py) and the image checks (data/dataset.py) record into a `Problems`
+instead of stopping at the first bad sample, so a user with 200k images sees every kind of problem at once, with
+counts and the first few names of each. That is the only way they report a bad sample: whether any problem stops
+the run (--strict) is decided once, by data.dataset.load_dataset.
 """
+import csv
+import functools
+import io
+import logging
 from typing import Dict, Iterable, List, Union
+
+logger = logging.getLogger("data.readers")
 
 SHOW = 5  # names shown per reason in a summary
 
@@ -51,3 +59,29 @@ def _add(group, reason, names):
     names = list(names)
     if names:
         group.setdefault(reason, []).extend(names)
+
+
+def reports(reader):
+    """A reader that records what it leaves out in its `problems` argument; called without one, it logs the
+    summary (one warning) instead, so that nothing is left out unsaid."""
+    @functools.wraps(reader)
+    def read(*args, problems=None, **kwargs):
+        own = Problems() if problems is None else problems
+        result = reader(*args, problems=own, **kwargs)
+        if problems is None and own:
+            logger.warning("%s:\n%s", args[0] if args else reader.__name__, "\n".join(own.lines()))
+        return result
+    return read
+
+
+def write_problems_csv(path, problems: Problems) -> None:
+    """Every recorded problem as CSV rows `kind,reason,sample`, written atomically."""
+    from utils.files import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["kind", "reason", "sample"])
+    for kind, group in (("skipped", problems.skipped), ("warning", problems.warnings)):
+        for reason, names in group.items():
+            writer.writerows([kind, reason, name] for name in names)
+    atomic_write_text(path, buf.getvalue())

@@ -1,6 +1,6 @@
-"""Readers that turn real face data sets into a `FaceSource` (paths mode: images are not decoded here).
+"""Readers that turn real face data sets into a `FaceSet` (paths mode: images are not decoded here).
 
-Four layouts are accepted (`load_dataset` tells them apart):
+Four layouts are accepted (`read_dataset` tells them apart):
 
 1. The official GANimation layout: `DIR/imgs/<id>.jpg`, `DIR/train_ids.csv` and `DIR/test_ids.csv` (one image
    file name per line, no header), and the AUs in `DIR/aus.csv` (id + 17 AU columns) or `DIR/aus_openface.pkl`
@@ -10,26 +10,30 @@ Four layouts are accepted (`load_dataset` tells them apart):
    CSV itself. `python -m data.prepare` writes one.
 3. A folder of images (`*.jpg`, `*.jpeg`, `*.png`), each with the OpenFace CSV `<stem>.csv` next to it or in
    `DIR/aus/` or `DIR/processed/` (OpenFace's default output folder).
-4. A folder of TFRecord shards with its index `tfrecords.json`, written by `python -m data.tfrecords`.
+4. A folder of TFRecord shards with its index `tfrecords.json`, written by `python -m data.tfrecords`
+   (data/shards.py reads it).
 
 Splits: the official layout has `<split>_ids.csv`, a manifest may have a `split` column. Otherwise the `split`
 argument is ignored and every split is the whole folder (train and test are the same list).
 
-Samples that cannot be used (no image, no AUs, no usable OpenFace row) are skipped; each reason is logged once as
-a warning with the count and the first few ids, or recorded in a `data.problems.Problems` when one is passed
-(`data.validate.load_checked` does, and checks the images too). No usable sample at all is a `UserError`.
+Samples that cannot be used (no image, no AUs, bad AU values, no usable OpenFace row, a repeated id) are left
+out and recorded in the `problems` argument, a data.problems.Problems (data.dataset.load_dataset passes one, and
+checks the images too); called without one, a reader logs them in one warning. A malformed file, or no usable
+sample at all, is a `UserError`.
 """
 import logging
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from data.aus import (ID_COLUMNS, IMAGE_EXTENSIONS, _NoRows, _read_au_rows, normalize_id, read_au_pickle,
-                      read_au_table)
+from data.aus import ID_COLUMNS, _NoRows, _read_au_rows, normalize_id, read_au_pickle, read_au_table
 from data.constants import AU_NAMES
-from data.source import FaceSource
+from data.faceset import FaceSet
+from data.images import DATASET_EXTENSIONS, list_images
+from data.problems import Problems, reports
+from data.shards import SHARDS_INDEX, load_shards
 from utils.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +42,6 @@ OFFICIAL_IMAGES = "imgs"
 OFFICIAL_AUS_CSV = "aus.csv"
 OFFICIAL_AUS_PICKLE = "aus_openface.pkl"
 MANIFEST_NAME = "manifest.csv"
-SHARDS_INDEX = "tfrecords.json"  # the index of a folder of TFRecord shards (data/tfrecords.py)
 OPENFACE_CSV_FOLDERS = ("aus", "processed")  # where an image's OpenFace CSV may be, besides next to it
 
 LAYOUTS = ("expected one of: a GANimation folder (imgs/, train_ids.csv/test_ids.csv, aus.csv or "
@@ -46,36 +49,14 @@ LAYOUTS = ("expected one of: a GANimation folder (imgs/, train_ids.csv/test_ids.
            + ",...," + AU_NAMES[-1] + "); a folder of images with OpenFace CSVs (<stem>.csv next to each image "
            "or in aus/ or processed/); a folder of TFRecord shards with tfrecords.json")
 
-_SHOW = 5
-
-
-def _report_skipped(where: str, reason: str, ids: Sequence[str], total: int, problems=None) -> None:
-    """Log the samples skipped for one reason, or record them in `problems` for one summary later."""
-    if problems is not None:
-        problems.skip(reason, ids)
-    elif ids:
-        shown = ", ".join(ids[:_SHOW]) + (", ..." if len(ids) > _SHOW else "")
-        logger.warning("%s: skipped %d of %d samples: %s (%s)", where, len(ids), total, reason, shown)
-
 
 def _image_index(folder: str) -> Dict[str, str]:
     """{stem: file name} of the images directly in `folder`; .jpg beats .jpeg beats .png for the same stem."""
-    rank = {ext: i for i, ext in enumerate(IMAGE_EXTENSIONS)}
-    best: Dict[str, Tuple[int, str]] = {}
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as exc:
-        raise UserError(folder, f"cannot list: {exc.strerror or exc}") from None
-    for entry in entries:
-        name = entry.name
-        dot = name.rfind(".")
-        r = rank.get(name[dot:].lower()) if dot > 0 else None
-        if r is None or not entry.is_file():
-            continue
-        stem = name[:dot]
-        if stem not in best or r < best[stem][0]:
-            best[stem] = (r, entry.name)
-    return {stem: name for stem, (_, name) in best.items()}
+    best: Dict[str, str] = {}
+    for name in sorted(list_images(folder, extensions=DATASET_EXTENSIONS),
+                       key=lambda n: DATASET_EXTENSIONS.index(os.path.splitext(n)[1].lower())):
+        best.setdefault(os.path.splitext(name)[0], name)
+    return best
 
 
 def _files(folder: str) -> set:
@@ -107,7 +88,7 @@ def _repeats(items) -> list:
     return again
 
 
-def _read_split(path: str, problems=None) -> List[str]:
+def _read_split(path: str, problems) -> List[str]:
     try:
         with open(path, encoding="utf-8-sig") as fh:
             lines = fh.read().splitlines()
@@ -120,22 +101,18 @@ def _read_split(path: str, problems=None) -> List[str]:
         ids = ids[1:]  # tolerate a header line although the official files have none
     if not ids:
         raise UserError(path, "no ids (the file is empty)")
-    unique = list(dict.fromkeys(ids))
-    if problems is not None:
-        problems.warn(f"duplicate id in {os.path.basename(path)} (used once)", _repeats(ids))
-    elif len(unique) < len(ids):
-        logger.warning("%s: %d duplicate ids ignored", path, len(ids) - len(unique))
-    return unique
+    problems.warn(f"duplicate id in {os.path.basename(path)} (used once)", _repeats(ids))
+    return list(dict.fromkeys(ids))
 
 
-def load_official(root, split: str = "train", allow_pickle: bool = False, problems=None) -> FaceSource:
-    """The official GANimation layout -> FaceSource (paths mode, absolute paths, ids in split-file order).
+@reports
+def load_official(root, split: str = "train", allow_pickle: bool = False, problems=None) -> FaceSet:
+    """The official GANimation layout -> FaceSet (paths mode, absolute paths, ids in split-file order).
 
     The split's ids come from `<split>_ids.csv` (".jpg" and whitespace stripped, empty lines skipped); images are
     imgs/<id>.jpg (or .jpeg/.png), only checked for existence; AUs from aus.csv, else aus_openface.pkl (needs
-    allow_pickle). Ids without an image or without AUs are skipped and logged. With `problems`
-    (data.problems.Problems) they are recorded there instead, ids with bad AU values are skipped rather than
-    errors, and ids found in another split's file are reported (a test face seen in training).
+    allow_pickle). Ids without an image, without AUs or with bad AU values are left out, and ids found in another
+    split's file are warned about (a test face seen in training): all recorded in `problems`.
     """
     root = _require_folder(root)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(split)) or split in (".", ".."):
@@ -159,8 +136,7 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
         raise UserError(root, f"no AU file: expected {OFFICIAL_AUS_CSV} or {OFFICIAL_AUS_PICKLE}")
 
     ids = _read_split(split_file, problems)
-    if problems is not None:
-        _report_overlap(root, split, ids, problems)
+    _report_overlap(root, split, ids, problems)
     images = _image_index(imgs)
     imgs_abs = os.path.abspath(imgs)
     keep, paths, no_image, no_aus, bad_aus = [], [], [], [], []
@@ -175,9 +151,8 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
         else:
             keep.append(sample)
             paths.append(imgs_abs + os.sep + name)
-    where = f"{split_file}"
-    _report_skipped(where, f"no image in {OFFICIAL_IMAGES}/", no_image, len(ids), problems)
-    _report_skipped(where, f"no AUs in {os.path.basename(au_file)}", no_aus, len(ids), problems)
+    problems.skip(f"no image in {OFFICIAL_IMAGES}/", no_image)
+    problems.skip(f"no AUs in {os.path.basename(au_file)}", no_aus)
     if not keep:
         raise UserError(split_file, f"no usable samples: of {len(ids)} ids, {len(no_image)} have no image in "
                                     f"{OFFICIAL_IMAGES}/ and {len(no_aus)} have no AUs in "
@@ -185,27 +160,26 @@ def load_official(root, split: str = "train", allow_pickle: bool = False, proble
                                     + (f" ({len(bad_aus)} have bad AU values)" if bad_aus else ""))
     aus = np.stack([table[s] for s in keep])
     logger.info("%s: %d samples (split %s, %d skipped)", root, len(keep), split, len(ids) - len(keep))
-    return FaceSource(aus=aus, ids=keep, paths=paths, name=f"GANimation {root} ({split})")
+    return FaceSet(aus=aus, ids=keep, paths=paths, name=f"GANimation {root} ({split})")
 
 
 def _report_overlap(root: str, split: str, ids: Sequence[str], problems) -> None:
     """Warn about ids of this split that another `<split>_ids.csv` lists too."""
     for name in sorted(_files(root)):
         if name.endswith("_ids.csv") and name != f"{split}_ids.csv":
-            other = set(_read_split(os.path.join(root, name)))
+            other = set(_read_split(os.path.join(root, name), Problems()))  # that file's own repeats: not ours
             problems.warn(f"also in {name}", [i for i in ids if i in other])
 
 
 # ----------------------------------------------------------------------------------------------- OpenFace folder
 
 
-def best_openface_row(csv_path: str, min_confidence=None, lenient=False) -> np.ndarray:
-    """The AUs (17,) of an OpenFace CSV's highest-confidence usable row.
+def best_openface_row(csv_path: str, min_confidence=None) -> np.ndarray:
+    """The AUs (17,) of an OpenFace CSV's highest-confidence usable row: rows with bad AU values are not usable.
 
-    Raises _NoRows when no row is usable; lenient: rows with bad AU values are not usable (else an error), and
-    when that leaves none, _NoRows names the problem."""
-    rows = _read_au_rows(csv_path, min_confidence, lenient=lenient)
-    good = [k for k in range(len(rows.aus)) if rows.problems is None or rows.problems[k] is None]
+    Raises _NoRows when no row is usable (naming the bad values when those were the reason)."""
+    rows = _read_au_rows(csv_path, min_confidence, lenient=True)
+    good = [k for k in range(len(rows.aus)) if rows.problems[k] is None]
     if not good:
         raise _NoRows(csv_path, rows.problems[0])
     if len(good) == 1:
@@ -215,19 +189,19 @@ def best_openface_row(csv_path: str, min_confidence=None, lenient=False) -> np.n
     return rows.aus[good[int(np.argmax(rows.confidence[good]))]]
 
 
-def load_openface_folder(root, min_confidence: Optional[float] = None, problems=None) -> FaceSource:
-    """A folder of images, each with an OpenFace CSV -> FaceSource (paths mode, sorted by file name).
+@reports
+def load_openface_folder(root, min_confidence: Optional[float] = None, problems=None) -> FaceSet:
+    """A folder of images, each with an OpenFace CSV -> FaceSet (paths mode, sorted by file name).
 
     The CSV of `<stem>.<ext>` is `<stem>.csv` next to the image, else in aus/ or processed/. A CSV with several
     rows gives its highest-confidence successful row. Images without a CSV, or whose CSV has no usable row
-    (no face found, success 0, confidence below min_confidence), are skipped and logged; a malformed CSV is a
-    UserError. `split` does not apply: this is the whole folder. With `problems` (data.problems.Problems) the
-    skipped images are recorded there instead of logged, and so are CSVs whose rows all have bad AU values.
+    (no face found, success 0, confidence below min_confidence, bad AU values), are left out and recorded in
+    `problems`; a malformed CSV is a UserError. `split` does not apply: this is the whole folder.
     """
     root = _require_folder(root)
     images = _image_index(root)
     if not images:
-        raise UserError(root, f"no images ({', '.join('*' + e for e in IMAGE_EXTENSIONS)})")
+        raise UserError(root, f"no images ({', '.join('*' + e for e in DATASET_EXTENSIONS)})")
     csv_dirs = [root] + [os.path.join(root, d) for d in OPENFACE_CSV_FOLDERS]
     csv_sets = [_files(d) for d in csv_dirs]
     root_abs = os.path.abspath(root)
@@ -239,24 +213,23 @@ def load_openface_folder(root, min_confidence: Optional[float] = None, problems=
             no_csv.append(stem)
             continue
         try:
-            rows.append(best_openface_row(csv_path, min_confidence, lenient=problems is not None))
+            rows.append(best_openface_row(csv_path, min_confidence))
         except _NoRows as exc:
-            if problems is not None and exc.problem.startswith("AU value"):
+            if exc.problem.startswith("AU value"):
                 problems.skip(f"{exc.problem} in its OpenFace CSV", stem)
             else:
                 no_face.append(stem)
             continue
         keep.append(stem)
         paths.append(os.path.join(root_abs, images[stem]))
-    _report_skipped(root, "no OpenFace CSV (<stem>.csv next to the image or in aus/ or processed/)", no_csv,
-                    len(images), problems)
-    _report_skipped(root, "no usable face row in the OpenFace CSV", no_face, len(images), problems)
+    problems.skip("no OpenFace CSV (<stem>.csv next to the image or in aus/ or processed/)", no_csv)
+    problems.skip("no usable face row in the OpenFace CSV", no_face)
     if not keep:
         raise UserError(root, f"no usable images: of {len(images)} images, {len(no_csv)} have no OpenFace CSV "
                               f"(<stem>.csv next to the image or in aus/ or processed/) and {len(no_face)} have "
                               "no usable face row")
     logger.info("%s: %d samples from OpenFace CSVs (%d skipped)", root, len(keep), len(images) - len(keep))
-    return FaceSource(aus=np.stack(rows), ids=keep, paths=paths, name=f"OpenFace folder {root}")
+    return FaceSet(aus=np.stack(rows), ids=keep, paths=paths, name=f"OpenFace folder {root}")
 
 
 # ----------------------------------------------------------------------------------------------- manifest
@@ -275,19 +248,19 @@ def _manifest_split(path, rows, split) -> List[int]:
     return chosen
 
 
-def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSource:
-    """A manifest CSV (`path` + the 17 AU columns, optional `id` and `split`) -> FaceSource (paths mode,
+@reports
+def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSet:
+    """A manifest CSV (`path` + the 17 AU columns, optional `id` and `split`) -> FaceSet (paths mode,
     file order).
 
     Relative paths are relative to the manifest's folder. Ids are the `id` column, else the image file stems.
     With a `split` column (e.g. train/test) and a `split` asked for, only that split's rows are read.
-    Rows whose image does not exist, second rows of the same image, and rows repeating an earlier row's `id` on
-    another image are skipped and logged; with `problems` (data.problems.Problems) they are recorded there
-    instead, and so are rows with bad (empty, NaN, out-of-range) AU values (otherwise an error). Without an
-    `id` column, images of the same file name in different folders share an id: kept, with a warning.
+    Rows whose image does not exist, rows with bad (empty, NaN, out-of-range) AU values, second rows of the same
+    image, and rows repeating an earlier row's `id` on another image are left out and recorded in `problems`.
+    Without an `id` column, images of the same file name in different folders share an id: kept, with a warning.
     """
     path = os.fspath(path)
-    rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=problems is not None)
+    rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=True)
     if "path" not in rows.extra:
         raise UserError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
     base = os.path.dirname(os.path.abspath(path))
@@ -311,7 +284,7 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
             missing.append(sample)
         elif full in seen:
             repeated.append(sample)
-        elif rows.problems is not None and rows.problems[k] is not None:
+        elif rows.problems[k] is not None:
             problems.skip(f"{rows.problems[k]} in {os.path.basename(path)}", sample)
         elif given_ids is not None and sample in id_seen:
             same_id.append(f"{sample} ({raw})")
@@ -323,22 +296,18 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSourc
             ids.append(sample)
             id_seen.add(sample)
         seen.add(full)
-    _report_skipped(path, "image file does not exist", missing, len(chosen), problems)
-    _report_skipped(path, "image listed again (its first row is used)", repeated, len(chosen), problems)
-    _report_skipped(path, f"duplicate id in {os.path.basename(path)} on another image (its first row is used)",
-                    same_id, len(chosen), problems)
-    name_clash = "same file name as an earlier image in another folder (both kept; add an id column to name them)"
-    if problems is not None:
-        problems.warn(name_clash, same_name)
-    elif same_name:
-        logger.warning("%s: %d images: %s", path, len(same_name), name_clash)
+    problems.skip("image file does not exist", missing)
+    problems.skip("image listed again (its first row is used)", repeated)
+    problems.skip(f"duplicate id in {os.path.basename(path)} on another image (its first row is used)", same_id)
+    problems.warn("same file name as an earlier image in another folder (both kept; add an id column to name them)",
+                  same_name)
     if not keep_idx:
         raise UserError(path, f"no usable rows: of {len(chosen)} rows, {len(missing)} name no existing image "
                               f"(paths are relative to {base})"
                               + (f" and {len(chosen) - len(missing)} have other problems" if len(missing) < len(chosen)
                                  else ""))
     where = f"manifest {path}" + (f" ({split})" if split is not None and "split" in rows.extra else "")
-    return FaceSource(aus=rows.aus[keep_idx], ids=ids, paths=paths, name=where)
+    return FaceSet(aus=rows.aus[keep_idx], ids=ids, paths=paths, name=where)
 
 
 # ----------------------------------------------------------------------------------------------- dispatch
@@ -363,30 +332,30 @@ def detect_layout(path) -> str:
         return "official"
     if MANIFEST_NAME in names:
         return "manifest"
-    if any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in names):
+    if any(os.path.splitext(n)[1].lower() in DATASET_EXTENSIONS for n in names):
         return "openface"
     raise UserError(path, "no data set found: " + LAYOUTS)
 
 
-def load_dataset(path, split: str = "train", allow_pickle: bool = False,
+@reports
+def read_dataset(path, split: str = "train", allow_pickle: bool = False,
                  min_confidence: Optional[float] = None, problems=None):
-    """Load any accepted layout (see the module docstring) -> FaceSource in paths mode, or for a folder of
-    TFRecord shards (`python -m data.tfrecords`) a data.source.ShardSource.
+    """Read any accepted layout (see the module docstring) -> FaceSet in paths mode, or for a folder of
+    TFRecord shards (`python -m data.tfrecords`) a data.shards.ShardSet. The images are not checked here
+    (data.dataset.load_dataset checks them, and is what training calls).
 
     split:          the official layout's `<split>_ids.csv`, or a manifest's `split` column; ignored elsewhere
                     (whole folder for every split).
     allow_pickle:   allow reading the official aus_openface.pkl (restricted unpickler).
     min_confidence: OpenFace folders only: skip face rows with lower confidence (ignored, with a warning, for
                     the other layouts, whose files carry no confidence).
-    problems:       a data.problems.Problems to collect skipped samples in (and skip bad AU rows instead of
-                    stopping); see data.validate.load_checked, which also checks the images.
+    problems:       a data.problems.Problems that collects the samples left out, and why.
     """
     layout = detect_layout(path)
     path = os.fspath(path)
     if min_confidence is not None and layout != "openface":
         logger.warning("%s: min_confidence applies only to folders of OpenFace CSVs; ignored", path)
     if layout == "shards":
-        from data.tfrecords import load_shards
         return load_shards(path if os.path.isdir(path) else os.path.dirname(path), split=split)
     if layout == "official":
         return load_official(path, split=split, allow_pickle=allow_pickle, problems=problems)
@@ -399,4 +368,4 @@ def load_dataset(path, split: str = "train", allow_pickle: bool = False,
     return load_openface_folder(path, min_confidence=min_confidence, problems=problems)
 
 
-__all__ = ["load_dataset", "load_official", "load_openface_folder", "load_manifest", "detect_layout"]
+__all__ = ["read_dataset", "load_official", "load_openface_folder", "load_manifest", "detect_layout"]

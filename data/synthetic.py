@@ -35,7 +35,7 @@ Continuity: everything is drawn at 4x the output size with anti-aliased polygons
 coordinates and reduced with INTER_AREA; all geometry and colours are linear or smooth in the intensities,
 so a small change of an AU gives a small change of pixels.
 
-Speed on one core, measured with `make_synthetic_source`: with 25 faces per identity (each identity's
+Speed on one core, measured with `make_synthetic_faces`: with 25 faces per identity (each identity's
 background, mask and lighting are built once and cached) about 560 faces/s at 32 px, 480/s at 64 px and
 320/s at 128 px; with a new identity for every face about 360/s, 250/s and 110/s.
 """
@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
-from data.source import FaceSource
+from data.faceset import FaceSet
 from utils.errors import UserError
 
 HELD_OUT_IDENTITY_OFFSET = 1_000_000  # identities from here on are never used for training
@@ -861,8 +861,8 @@ def sample_aus(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(aus, 0.0, AU_MAX).round(2)  # OpenFace reports two decimals
 
 
-def make_synthetic_source(n_identities: int, per_identity: int, size: int = 128, seed: int = 0,
-                          identity_offset: int = 0) -> FaceSource:
+def make_synthetic_faces(n_identities: int, per_identity: int, size: int = 128, seed: int = 0,
+                          identity_offset: int = 0) -> FaceSet:
     """n_identities * per_identity faces in memory, with AUs from `sample_aus(default_rng(seed), n)`.
 
     Identities are identity_offset .. identity_offset + n_identities - 1; ids read "syn_id00012_003"
@@ -886,7 +886,7 @@ def make_synthetic_source(n_identities: int, per_identity: int, size: int = 128,
         ids.append(f"syn_id{identity:05d}_{i % per_identity:03d}")
     name = (f"synthetic(n_identities={n_identities}, per_identity={per_identity}, size={size}, seed={seed}, "
             f"identity_offset={identity_offset})")
-    return FaceSource(aus=aus, ids=ids, images=images, name=name)
+    return FaceSet(aus=aus, ids=ids, images=images, name=name)
 
 
 def parse_au_assignments(text):

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data import images
 from data.faces import DEFAULT_MARGIN
 from inference.animate import VIDEO_MAX_SIDE, fit_side
 from utils.errors import UserError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_OUTPUTS = 1000  # more output files are refused unless --max-outputs raises the limit
 
 
@@ -62,11 +62,9 @@ class Summary:
 
 def list_images(folder):
     """The image files directly in `folder`, sorted by name; UserError when there are none."""
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
-                   and os.path.isfile(os.path.join(folder, n)))
+    names = images.list_images(folder)
     if not names:
-        raise UserError(folder, f"no images in this folder ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(folder, f"no images in this folder ({', '.join(images.IMAGE_EXTENSIONS)})")
     return [os.path.join(folder, n) for n in names]
 
 

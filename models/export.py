@@ -15,8 +15,9 @@ import os
 import tensorflow as tf
 
 from data.constants import AU_NAMES, NUM_AUS
+from data.scales import to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
 from models.export_folder import METADATA_FILE, is_export, read_metadata, recover_export  # noqa: F401 (API)
-from models.ops import compose, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
+from models.ops import compose
 from utils.errors import UserError
 from utils.files import atomic_write_text, replace_folder
 

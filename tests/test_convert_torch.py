@@ -17,12 +17,13 @@ torch = pytest.importorskip("torch")
 import tensorflow as tf  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from data.scales import to_uint8_pixels  # noqa: E402
 from models import torch_reference as R  # noqa: E402
 from models.convert_torch import (import_networks, load_state_dict, read_checkpoints,  # noqa: E402
                                   to_tensorflow_layout)
 from models.layers import Conv, ConvTranspose  # noqa: E402
-from models.ops import compose, to_uint8_pixels  # noqa: E402
+from models.ops import compose  # noqa: E402
+from utils.errors import UserError  # noqa: E402
 
 TOLERANCE = 1e-4  # max abs difference, every output, float32
 OUTPUTS = ("color", "attention", "composed", "realness", "aus")

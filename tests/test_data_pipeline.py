@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 
+from data.faceset import FaceSet
 from data.pipeline import make_dataset
-from data.source import FaceSource
 
 
 def gradient(k, size=16):
@@ -24,7 +24,7 @@ def test_gray_rgba_16_bit_and_misnamed_files_decode_to_rgb(tmp_path):
         paths.append(str(tmp_path / name))
     (tmp_path / "png_inside.jpg").write_bytes(cv2.imencode(".png", colour)[1].tobytes())
     paths.append(str(tmp_path / "png_inside.jpg"))
-    source = FaceSource(aus=np.zeros((5, 17)), ids=list("abcde"), paths=paths)
+    source = FaceSet(aus=np.zeros((5, 17)), ids=list("abcde"), paths=paths)
     (real, _), = list(make_dataset(source, 5, 16, shuffle=False, flip=False))
     pixels = np.round((real.numpy() + 1) * 127.5).astype(np.uint8)
     assert pixels.shape == (5, 16, 16, 3)
@@ -34,7 +34,7 @@ def test_gray_rgba_16_bit_and_misnamed_files_decode_to_rgb(tmp_path):
 
 def test_flips_are_per_sample_and_do_not_depend_on_the_batch(tmp_path):
     n = 40
-    source = FaceSource(aus=np.repeat(np.arange(n)[:, None] / 10, 17, 1), ids=[str(k) for k in range(n)],
+    source = FaceSet(aus=np.repeat(np.arange(n)[:, None] / 10, 17, 1), ids=[str(k) for k in range(n)],
                         images=np.stack([gradient(k) for k in range(n)]))
 
     def flips(batch, skip=0):
@@ -55,7 +55,7 @@ def test_multi_worker_skip_counts_steps(tmp_path):
     for k in range(12):
         cv2.imwrite(str(tmp_path / f"{k}.png"), gradient(k, 8))
         paths.append(str(tmp_path / f"{k}.png"))
-    source = FaceSource(aus=np.repeat(np.arange(12)[:, None] / 10, 17, 1), ids=[str(k) for k in range(12)],
+    source = FaceSet(aus=np.repeat(np.arange(12)[:, None] / 10, 17, 1), ids=[str(k) for k in range(12)],
                         paths=paths)
 
     def numbers(**kw):
@@ -69,7 +69,7 @@ def test_multi_worker_skip_counts_steps(tmp_path):
 
 def test_in_memory_images_of_another_size_are_resized():
     images = np.stack([np.full((32, 32, 3), 40 * k, np.uint8) for k in range(3)])
-    source = FaceSource(aus=np.zeros((3, 17)), ids=list("abc"), images=images)
+    source = FaceSet(aus=np.zeros((3, 17)), ids=list("abc"), images=images)
     (real, _), = list(make_dataset(source, 3, 16, shuffle=False, flip=False))
     assert real.shape == (3, 16, 16, 3)
     np.testing.assert_allclose(real.numpy()[:, 5, 5, 0], [40 * k / 127.5 - 1 for k in range(3)], atol=1e-6)

@@ -12,7 +12,7 @@ import skimage.data
 from conftest import ROOT
 from data.prepare import LARGEST, NO_CSV, NO_FACE, SEVERAL, UNREADABLE, assign_splits, main, prepare
 from data.problems import Problems
-from data.readers import load_dataset
+from data.readers import read_dataset
 from test_readers import _Evil, au_row, landmark_img_csv, py2_pickle
 from utils.errors import UserError
 
@@ -65,7 +65,7 @@ def test_prepare_crops_one_face_per_photo_and_reports_the_rest(photos, tmp_path)
     assert "no face found,coffee.jpg" in report and "pair.jpg (2 faces)" in report
     # a prepared folder without AUs is no data set yet: the message says what is missing
     with pytest.raises(UserError, match="no data set found"):
-        load_dataset(out)
+        read_dataset(out)
 
 
 def test_prepare_is_deterministic_and_handles_several_faces(photos, tmp_path):
@@ -129,12 +129,12 @@ def test_openface_aus_are_joined_into_a_manifest(photos, tmp_path):
     # OpenFace found two faces in the tilted crop: the more confident row is used
     landmark_img_csv(csvs / "sub__tilted.csv", au_row(2), confidence=0.4, extra_rows=[(0.9, au_row(3))])
     main(["--out", str(out), "--aus", str(csvs)])
-    source = load_dataset(out, split="train")
+    source = read_dataset(out, split="train")
     assert source.ids == ["one", "sub__tilted"]
     np.testing.assert_allclose(source.aus, [au_row(1), au_row(3)], atol=1e-5)
     os.remove(csvs / "one.csv")
     main(["--out", str(out), "--aus", str(csvs)])
-    assert load_dataset(out).ids == ["sub__tilted"]
+    assert read_dataset(out).ids == ["sub__tilted"]
     assert f"skipped,{NO_CSV},one" in (out / "aus_report.csv").read_text()
 
 

@@ -1,4 +1,5 @@
-"""data/tfrecords.py and the shard branch of data/pipeline.py: writing, loading, epoch order, resume, workers."""
+"""data/shards.py (and its command, data/tfrecords.py) and the shard branch of data/pipeline.py: writing,
+loading, epoch order, resume, workers."""
 import json
 import os
 import subprocess
@@ -9,10 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from data.faceset import FaceSet
 from data.pipeline import make_dataset, steps_per_epoch
-from data.readers import detect_layout, load_dataset
-from data.source import FaceSource, ShardSource, subset
-from data.tfrecords import load_shards, write_shards
+from data.readers import detect_layout, read_dataset
+from data.shards import ShardSet, load_shards, write_shards
 from utils.errors import UserError
 
 N, SIZE = 24, 16
@@ -29,7 +30,7 @@ def files_source(folder, n=N, size=SIZE):
         cv2.imwrite(str(path), np.full(shape, k * 10, np.uint8))
         paths.append(str(path))
     aus = np.repeat(np.arange(n, dtype=np.float32)[:, None] / 10, 17, axis=1)
-    return FaceSource(aus=aus, ids=[f"s{k:02d}" for k in range(n)], paths=paths, name="test files")
+    return FaceSet(aus=aus, ids=[f"s{k:02d}" for k in range(n)], paths=paths, name="test files")
 
 
 @pytest.fixture
@@ -49,9 +50,9 @@ def test_written_shards_hold_every_sample_once(shards):
     index = json.loads((folder / "tfrecords.json").read_text())
     assert index["count"] == N and [s["count"] for s in index["shards"]] == [8, 8, 8]
     assert detect_layout(folder) == "shards" and detect_layout(folder / "tfrecords.json") == "shards"
-    loaded = load_dataset(folder)
-    assert isinstance(loaded, ShardSource) and len(loaded) == N and loaded.image_size == SIZE
-    everything = subset(loaded, range(N))
+    loaded = read_dataset(folder)
+    assert isinstance(loaded, ShardSet) and len(loaded) == N and loaded.image_size == SIZE
+    everything = loaded.subset(range(N))
     assert sorted(everything.ids) == source.ids
     assert everything.ids != source.ids  # spread over the shards in a seeded random order
     for sample_id, image, aus in zip(everything.ids, everything.images, everything.aus):
@@ -90,7 +91,7 @@ def test_epochs_are_deterministic_and_resume_exactly(shards):
 
 def test_shuffle_off_reads_in_written_order_and_images_match_their_labels(shards):
     source = load_shards(shards[0])
-    written = [int(i[1:]) for i in subset(source, range(N)).ids]
+    written = [int(i[1:]) for i in source.subset(range(N)).ids]
     batches = list(make_dataset(source, 6, SIZE, shuffle=False, flip=False))
     assert [k for b in sample_numbers(batches) for k in b] == written
     for (real, ys) in batches:  # the pixels travel with their own AUs
@@ -115,7 +116,7 @@ def test_training_size_differs_from_the_shards(shards):
     source = load_shards(shards[0])
     (real, _), = list(make_dataset(source, N, 8, shuffle=False, flip=False))
     assert real.shape == (N, 8, 8, 3)
-    samples = subset(source, [0, 5])  # in memory at 16 px, as the training loop's sample grid takes them
+    samples = source.subset([0, 5])  # in memory at 16 px, as the training loop's sample grid takes them
     (real, _), = list(make_dataset(samples, 2, 8, shuffle=False, flip=False))
     assert real.shape == (2, 8, 8, 3)
 
@@ -125,13 +126,13 @@ def test_damaged_shards_are_refused(shards):
     first = sorted(folder.glob("*.tfrecord"))[0]
     first.write_bytes(first.read_bytes()[:-10])
     with pytest.raises(UserError, match="bytes, but was written with"):
-        load_dataset(folder)
+        read_dataset(folder)
     first.unlink()
     with pytest.raises(UserError, match="missing"):
-        load_dataset(folder)
+        read_dataset(folder)
     (folder / "tfrecords.json").write_text("{}")
     with pytest.raises(UserError, match="not a shard index"):
-        load_dataset(folder)
+        read_dataset(folder)
 
 
 def test_writer_leaves_nothing_on_failure(tmp_path):
@@ -162,7 +163,7 @@ def test_tfrecords_command(tmp_path):
     ok = run("--data", tmp_path / "faces", "--out", tmp_path / "shards", "--shards", "2", "--size", SIZE)
     assert ok.returncode == 0, ok.stderr
     assert "5 usable samples, 1 left out" in ok.stdout and "wrote 5 samples in 2 shards" in ok.stdout
-    assert len(load_dataset(tmp_path / "shards")) == 5
+    assert len(read_dataset(tmp_path / "shards")) == 5
     bad = run("--data", tmp_path / "faces", "--out", tmp_path / "more", "--shards", "9")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--shards must be between 1 and" in bad.stderr
     assert not (tmp_path / "more").exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]

@@ -1,4 +1,5 @@
-"""data/validate.py: image checks from the bytes, the data-set check with its summary, --strict, the command."""
+"""data/dataset.py and its command data/validate.py: image checks from the bytes, the data-set check with its
+summary, --strict, the command."""
 import io
 import os
 import subprocess
@@ -9,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from data.problems import Problems
-from data.source import FaceSource
-from data.validate import (CORRUPT, EMPTY, MISSING, NOT_AN_IMAGE, SAME_BYTES, TOO_LARGE, check_image,
-                           check_images, image_size_from_header, load_checked, write_problems_csv)
+from data.dataset import (CORRUPT, EMPTY, MISSING, NOT_AN_IMAGE, SAME_BYTES, TOO_LARGE, check_image, check_images,
+                          load_dataset)
+from data.faceset import FaceSet
+from data.images import image_size_from_header
+from data.problems import Problems, write_problems_csv
 from test_app import png_header
 from test_readers import au_row, plain_csv, write_text
 from utils.errors import UserError
@@ -117,11 +119,11 @@ def messy_official(tmp_path):
     return root, table
 
 
-def test_load_checked_skips_each_problem_and_reports_it(tmp_path):
+def test_load_dataset_skips_each_problem_and_reports_it(tmp_path):
     root, table = messy_official(tmp_path)
     out = io.StringIO()
     problems = Problems()
-    source = load_checked(root, image_size=32, stream=out, problems=problems)
+    source = load_dataset(root, image_size=32, stream=out, problems=problems)
     assert source.ids == ["g0", "g1", "g2", "g3", "big"]
     np.testing.assert_allclose(source.aus[1], table["g1"], atol=1e-6)  # not the duplicate row of ones
     skipped = {reason: names for reason, names in problems.skipped.items()}
@@ -145,17 +147,17 @@ def test_load_checked_skips_each_problem_and_reports_it(tmp_path):
 def test_strict_refuses_any_problem_and_nothing_usable_is_an_error(tmp_path):
     root, _ = messy_official(tmp_path)
     with pytest.raises(UserError, match="stopped by --strict: .*1 image is not 32 x 32"):
-        load_checked(root, image_size=32, strict=True, stream=io.StringIO())
+        load_dataset(root, image_size=32, strict=True, stream=io.StringIO())
     clean = tmp_path / "clean"
     (clean / "imgs").mkdir(parents=True)
     cv2.imwrite(str(clean / "imgs" / "a.jpg"), photo(32, 32))
     plain_csv(clean / "aus.csv", [au_row(1)], ids=["a"])
     write_text(clean / "train_ids.csv", "a.jpg\n")
-    assert load_checked(clean, image_size=32, strict=True, stream=io.StringIO()).ids == ["a"]
+    assert load_dataset(clean, image_size=32, strict=True, stream=io.StringIO()).ids == ["a"]
     (clean / "imgs" / "a.jpg").write_bytes(b"\xff\xd8\xffjunk")
     out = io.StringIO()
     with pytest.raises(UserError, match="no usable samples"):
-        load_checked(clean, stream=out)
+        load_dataset(clean, stream=out)
     assert CORRUPT in out.getvalue()
 
 
@@ -170,20 +172,20 @@ def test_manifest_split_column_duplicates_and_bad_rows(tmp_path):
                                                                                 "test"], rows)]
     write_text(tmp_path / "manifest.csv", "\n".join([text] + lines) + "\n")
     problems = Problems()
-    train = load_checked(tmp_path, split="train", stream=io.StringIO(), problems=problems)
+    train = load_dataset(tmp_path, split="train", stream=io.StringIO(), problems=problems)
     assert train.ids == ["a", "b"]
     assert problems.skipped == {"image listed again (its first row is used)": ["a"],
                                 "AU value is NaN or infinite in manifest.csv": ["d"]}
-    assert load_checked(tmp_path, split="test", stream=io.StringIO()).ids == ["c"]
+    assert load_dataset(tmp_path, split="test", stream=io.StringIO()).ids == ["c"]
     with pytest.raises(UserError, match="no rows of split 'val'.*test, train"):
-        load_checked(tmp_path, split="val", stream=io.StringIO())
+        load_dataset(tmp_path, split="val", stream=io.StringIO())
 
 
 def test_in_memory_sources_need_no_image_check():
-    from data.validate import validate_source
-    source = FaceSource(aus=np.zeros((2, 17)), ids=["a", "b"], images=np.zeros((2, 8, 8, 3), np.uint8))
+    from data.dataset import check_source
+    source = FaceSet(aus=np.zeros((2, 17)), ids=["a", "b"], images=np.zeros((2, 8, 8, 3), np.uint8))
     problems = Problems()
-    assert validate_source(source, problems, image_size=16) is source and not problems
+    assert check_source(source, problems, image_size=16) is source and not problems
 
 
 def test_problems_csv_lists_everything(tmp_path):
@@ -232,7 +234,7 @@ def test_an_image_bomb_is_left_out_without_decoding(tmp_path):
     root = bomb_manifest(tmp_path / "set")
     assert check_image(str(root / "bomb.png")).problem == TOO_LARGE
     problems = Problems()
-    source = load_checked(root, stream=io.StringIO(), problems=problems)  # train.py --data calls this
+    source = load_dataset(root, stream=io.StringIO(), problems=problems)  # train.py --data calls this
     assert source.ids == ["a"]
     assert problems.skipped == {TOO_LARGE: [str(root / "bomb.png")], CORRUPT: [str(root / "b.png")]}
 

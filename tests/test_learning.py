@@ -3,7 +3,7 @@ one AU) must edit that AU better than copying its input, scored against the true
 import numpy as np
 
 from conftest import tiny_config
-from data.source import FaceSource
+from data.faceset import FaceSet
 from data.synthetic import render_face
 from evaluation.groundtruth import single_au_gain
 from models.export import InMemoryModel
@@ -19,7 +19,7 @@ def _one_au_source(size):
     aus = np.zeros((FACES, 17), np.float32)
     aus[:, AU] = np.round(rng.uniform(0, 5, FACES), 2)
     images = np.stack([render_face(IDENTITY, y, size) for y in aus])
-    return FaceSource(aus=aus, ids=[f"face{i}" for i in range(FACES)], images=images, name="one identity, AU26")
+    return FaceSet(aus=aus, ids=[f"face{i}" for i in range(FACES)], images=images, name="one identity, AU26")
 
 
 def test_a_few_hundred_steps_learn_to_edit_one_au(tmp_path, name):

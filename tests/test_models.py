@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data.scales import to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
 from models.layers import AdaIN, Conv, ConvTranspose, InstanceNorm
 from models.networks import G_LABEL_LAYER, count_parameters, get_discriminator, get_generator
-from models.ops import compose, tile_aus, to_model_aus, to_model_pixels, to_openface_aus, to_uint8_pixels
+from models.ops import compose, tile_aus
 
 
 def test_parameter_counts_match_the_reference_architecture(name):

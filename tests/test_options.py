@@ -8,9 +8,8 @@ import tensorflow as tf
 
 from conftest import tiny_config
 from models.export import LoadedModel
-from training.config import TrainConfig, resolve_precision
 from models.networks import build_networks
-from training.config import load_source
+from training.config import TrainConfig, load_training_data, resolve_precision
 from training.loop import train
 from training.state import TrainingState
 from training.steps import GANimationSteps
@@ -72,7 +71,7 @@ def test_the_moving_average_follows_its_formula(tmp_path, name):
 
 def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name):
     run = _ema_run(tmp_path, name, "_a", epochs=1)
-    train(run, load_source(run.config))  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand
+    train(run, load_training_data(run.config))  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand
     # to tell it from G
     for w in run.steps.G_ema.all_weights:
         w.assign(w * 0.5)
@@ -96,7 +95,7 @@ def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name)
 def test_turning_the_average_on_at_resume_starts_it_at_g(tmp_path, name):
     config = tiny_config(eval_every=0, epochs=1)
     plain = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
-    train(plain, load_source(config))
+    train(plain, load_training_data(config))
     run = _ema_run(tmp_path, name, "_b", epochs=1)
     run.restore()
     for a, b in zip(plain.G.all_weights, run.steps.G_ema.all_weights):
@@ -144,7 +143,7 @@ def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name)
     assert set(m) == {"D/cond", "D/total"} and float(m["D/total"]) == pytest.approx(160 * float(m["D/cond"]))
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(d0, run.D.all_weights))
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(g0, run.G.all_weights))
-    train(run, load_source(config))
+    train(run, load_training_data(config))
     with open(tmp_path / "metrics.jsonl") as f:
         rows = [json.loads(line) for line in f]
     assert all("D/adv" not in r and "G/total" not in r for r in rows[:3])  # steps 1-3: the AU head alone
@@ -194,7 +193,7 @@ def test_color_tv_enters_the_generator_loss(name):
 
 def test_max_steps_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=3, max_steps=5, eval_every=0)  # 3 epochs of 4 steps; stop at 5
-    source = load_source(config)
+    source = load_training_data(config)
     run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
     assert train(run, source) == "max_steps" and int(run.step) == 5
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-5")

@@ -4,8 +4,8 @@ import pytest
 
 from data import synthetic
 from data.constants import AU_MAX, AU_NAMES, NUM_AUS
-from data.source import FaceSource
-from data.synthetic import (HELD_OUT_IDENTITY_OFFSET, au_regions, face_mask, make_synthetic_source,
+from data.faceset import FaceSet
+from data.synthetic import (HELD_OUT_IDENTITY_OFFSET, au_regions, face_mask, make_synthetic_faces,
                             render_face, sample_aus)
 from utils.errors import UserError
 
@@ -272,8 +272,8 @@ def test_sample_aus_is_reproducible_and_handles_zero():
 # ------------------------------------------------------------------------------------------- source
 
 def test_make_synthetic_source():
-    src = make_synthetic_source(3, 2, size=32, seed=4)
-    assert isinstance(src, FaceSource) and len(src) == 6
+    src = make_synthetic_faces(3, 2, size=32, seed=4)
+    assert isinstance(src, FaceSet) and len(src) == 6
     assert src.images.shape == (6, 32, 32, 3) and src.paths is None
     assert list(src.ids) == [f"syn_id{i:05d}_{k:03d}" for i in range(3) for k in range(2)]
     assert np.array_equal(src.aus, sample_aus(np.random.default_rng(4), 6))
@@ -283,8 +283,8 @@ def test_make_synthetic_source():
 
 def test_make_synthetic_source_held_out_identities():
     assert HELD_OUT_IDENTITY_OFFSET == 1_000_000
-    train = make_synthetic_source(2, 2, size=32, seed=0)
-    test = make_synthetic_source(2, 2, size=32, seed=0, identity_offset=HELD_OUT_IDENTITY_OFFSET)
+    train = make_synthetic_faces(2, 2, size=32, seed=0)
+    test = make_synthetic_faces(2, 2, size=32, seed=0, identity_offset=HELD_OUT_IDENTITY_OFFSET)
     assert test.ids[0] == "syn_id1000000_000" and test.ids[-1] == "syn_id1000001_001"
     assert len(set(train.ids) | set(test.ids)) == 8
     assert np.array_equal(test.images[2], render_face(HELD_OUT_IDENTITY_OFFSET + 1, test.aus[2], 32))
@@ -299,4 +299,4 @@ def test_make_synthetic_source_held_out_identities():
 ])
 def test_make_synthetic_source_rejects_bad_arguments(kwargs):
     with pytest.raises(UserError):
-        make_synthetic_source(**kwargs)
+        make_synthetic_faces(**kwargs)

@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
+from data.faceset import FaceSet
 from data.pipeline import make_dataset, steps_per_epoch
-from data.source import FaceSource
 from models.networks import build_networks
-from training.config import load_source
+from training.config import load_training_data
 from training.loop import train
-from training.state import TrainingState
 from training.schedule import learning_rate, warmup_weight
+from training.state import TrainingState
 from training.steps import GANimationSteps
 
 
@@ -75,7 +75,7 @@ def test_training_follows_both_warm_ups(tmp_path, name):
     config = tiny_config(epochs=2, eval_every=0, log_every=1, att_warmup_steps=4, lambda_att_start=2.0,
                          lambda_att=0.1, cond_warmup_steps=4, lambda_cond_start=900.0, lambda_cond=100.0)
     run = TrainingState(config, str(tmp_path), name_suffix=name(""))
-    train(run, load_source(config))
+    train(run, load_training_data(config))
     with open(tmp_path / "metrics.jsonl") as f:
         logged = [json.loads(line) for line in f if '"weights/lambda_cond"' in line]
     cond = [r["weights/lambda_cond"] for r in logged]
@@ -86,7 +86,7 @@ def test_training_follows_both_warm_ups(tmp_path, name):
 
 def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=1000, max_minutes=0.02, eval_every=0)
-    source = load_source(config)
+    source = load_training_data(config)
     run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
     assert train(run, source) == "time"
     stopped = int(run.step)
@@ -115,7 +115,7 @@ def test_a_signal_saves_a_checkpoint_and_stops_training(tmp_path, name, monkeypa
         return real_batch(state, real, y_src)
 
     monkeypatch.setattr(loop, "_train_batch", batch_then_signal)
-    assert train(state, load_source(config)) == "signal" and int(state.step) == 2
+    assert train(state, load_training_data(config)) == "signal" and int(state.step) == 2
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("-2")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # train's handler is gone again
 
@@ -142,7 +142,7 @@ def test_resume_drops_what_a_killed_run_logged_past_its_checkpoint(tmp_path, nam
         pass
 
     config = tiny_config(epochs=2, log_every=1, checkpoint_every=3, eval_every=0)  # 4 steps an epoch
-    source = load_source(config)
+    source = load_training_data(config)
     run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
     real_save = TrainingState.save
     monkeypatch.setattr(TrainingState, "save",
@@ -230,7 +230,7 @@ def _source(n=10, size=8, paths=None):
     rng = np.random.default_rng(0)
     aus = rng.uniform(0, 5, (n, 17)).astype(np.float32)
     images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    return FaceSource(aus=aus, ids=[f"s{i}" for i in range(n)], images=images)
+    return FaceSet(aus=aus, ids=[f"s{i}" for i in range(n)], images=images)
 
 
 def test_pipeline_batches_order_and_resume_skip():
@@ -270,7 +270,7 @@ def test_pipeline_reads_and_resizes_image_files(tmp_path):
         p = str(tmp_path / f"{i}.png")
         cv2.imwrite(p, np.full((20, 30, 3), 40 * i, np.uint8))
         paths.append(p)
-    source = FaceSource(aus=np.zeros((4, 17)), ids=list("abcd"), paths=paths)
+    source = FaceSet(aus=np.zeros((4, 17)), ids=list("abcd"), paths=paths)
     (real, _), = list(make_dataset(source, 4, 16, shuffle=False, flip=False))
     assert real.shape == (4, 16, 16, 3)
     np.testing.assert_allclose(real.numpy()[:, 0, 0, 0], [40 * i / 127.5 - 1 for i in range(4)], atol=1e-6)

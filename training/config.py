@@ -257,19 +257,19 @@ def read_run_config(run_dir):
         raise UserError(path, f"unreadable run configuration ({e})") from None
 
 
-def load_source(config):
-    """The training data named by the config: a dataset path (checked: data.validate.load_checked prints a
-    summary), or the built-in synthetic faces. Needs no TensorFlow, so bad data is reported at once."""
+def load_training_data(config):
+    """The training data named by the config: a data set path (read and checked: data.dataset.load_dataset prints
+    a summary), or the built-in synthetic faces. Needs no TensorFlow, so bad data is reported at once."""
     if config.data:
-        from data.validate import load_checked
-        source = load_checked(config.data, split="train", allow_pickle=config.allow_pickle,
-                              image_size=config.net.image_size, strict=config.strict,
-                              min_confidence=config.min_confidence)
+        from data.dataset import load_dataset
+        faces = load_dataset(config.data, split="train", allow_pickle=config.allow_pickle,
+                             image_size=config.net.image_size, strict=config.strict,
+                             min_confidence=config.min_confidence)
     else:
-        from data.synthetic import make_synthetic_source
-        source = make_synthetic_source(config.synthetic_identities, config.synthetic_per_identity,
-                                       size=config.net.image_size, seed=config.seed)
-    if len(source) < config.batch:
-        raise UserError(config.data or "synthetic data", f"{len(source)} usable samples, fewer than one batch "
-                                                         f"of {config.batch} (lower --batch)")
-    return source
+        from data.synthetic import make_synthetic_faces
+        faces = make_synthetic_faces(config.synthetic_identities, config.synthetic_per_identity,
+                                      size=config.net.image_size, seed=config.seed)
+    if len(faces) < config.batch:
+        raise UserError(config.data or "synthetic data", f"{len(faces)} usable samples, fewer than one batch "
+                                                        f"of {config.batch} (lower --batch)")
+    return faces

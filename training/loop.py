@@ -25,10 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from data.pipeline import make_dataset, steps_per_epoch
-from data.source import subset
+from data.scales import to_uint8_pixels
 from models.networks import count_parameters
-from models.ops import to_uint8_pixels
-from training.config import load_source
+from training.config import load_training_data
 from training.distribute import is_chief
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
@@ -65,7 +64,7 @@ def _setup_logging(folder, console=True):
 
 
 def train(state, faces):
-    """Train `state` on `faces` (a data set: data.source) from its step on, until the last step of --epochs,
+    """Train `state` on `faces` (a data.faceset.FaceSet or data.shards.ShardSet) from its step on, until the last step of --epochs,
     --max-steps, the --max-minutes budget or SIGINT / SIGTERM; the run's logs, samples, evaluations and
     checkpoints on the way. Returns why it stopped: "finished", "max_steps", "time" or "signal"."""
     c = state.config
@@ -213,7 +212,7 @@ def _write_scalars(state, step, scalars, **fields):
 def _sample_batch(faces, image_size):
     """A fixed batch for the sample grids: faces spread over the data, each sent to the next one's AUs."""
     n = min(SAMPLE_FACES, len(faces))
-    chosen = subset(faces, np.linspace(0, len(faces) - 1, 2 * n).round().astype(int))
+    chosen = faces.subset(np.linspace(0, len(faces) - 1, 2 * n).round().astype(int))
     singles = make_dataset(chosen, 1, image_size, shuffle=False, flip=False)
     real, y_src = (tf.concat(t, axis=0) for t in zip(*singles.take(n)))  # files that fail to decode are skipped
     y_tgt = tf.roll(y_src, shift=1, axis=0)
@@ -323,7 +322,7 @@ def start(config, resume_dir=None, export_only=False, strategy=None, faces=None)
         raise UserError(None, f"--batch {config.batch} must be a multiple of the {strategy.num_replicas_in_sync} "
                               "replicas")
     if faces is None and not export_only:
-        faces = load_source(config)  # bad data fails here, before anything is written
+        faces = load_training_data(config)  # bad data fails here, before anything is written
     if resume_dir:
         run_dir = resume_dir
     elif isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
