@@ -23,7 +23,7 @@ from utils.cli import run_main
 
 
 def parse_args(argv=None):
-    from inference.run import MAX_OUTPUTS
+    from inference.cli import MAX_OUTPUTS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="the photo (any size; JPEG, PNG, ...) or a folder of photos")
     p.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
@@ -68,7 +68,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from inference.run import main as run
+    from inference.cli import main as run
     return run(parse_args(argv))
 
 

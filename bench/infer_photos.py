@@ -97,9 +97,10 @@ def bench_stages(model, repeats):
 
 
 def bench_folder(model, export, folder, out, repeats):
-    from inference.run import Options, list_images, run_folder
+    from inference.cli import photos_in, run_folder
+    from inference.outputs import Options
     from inference.targets import expression_targets
-    paths = list_images(folder)
+    paths = photos_in(folder)
     targets = expression_targets("happy", 3.5)
     walls = []
     for r in range(repeats):

@@ -3,8 +3,9 @@
     model = load_model(resolve_model_dir(None))          # newest export under runs/
     outputs = edit_crop(model, read_image("face.jpg"), read_au_csv("aus.csv"))
 
-Faces in photos are inference/photo.py, the target expressions inference/targets.py and expressions.py,
-animations and videos inference/animate.py and video.py, and what infer.py runs inference/run.py.
+Faces in photos are inference/photo.py, whole photos edited into named results and their files
+inference/outputs.py, the target expressions inference/targets.py and expressions.py, animations and videos
+inference/animate.py and video.py, and infer.py's command line inference/cli.py.
 """
 import csv
 import glob

@@ -5,10 +5,11 @@ its AUs, edit it to the sliders' AUs, and animate.
     edited, attention, strip = edit(model, session, aus)                  # the photo with the face pasted back
     gif, mp4 = animate(model, session, aus, frames=12, out_dir="anim")   # source expression -> aus
 
-Every step is infer.py's own code: inference/run.py reads and prepares the photo and renders its outputs
-(paste-back, attention, GIF, MP4), inference/edit.py runs the model. This module adds only the limits of a page
-that anyone can upload to, and the state it keeps: which face is being edited and that face's estimated AUs
-(where the sliders start and where animations begin).
+Every step is infer.py's own library: inference/photo.py finds the faces, inference/outputs.py edits them into
+named results (the photo with the face pasted back, the attention, the strip, the animation's frames) and writes
+the animation's files, inference/edit.py runs the model. This module adds only the limits of a page that anyone
+can upload to, and the state it keeps: which face is being edited and that face's estimated AUs (where the
+sliders start and where animations begin).
 """
 import os
 from dataclasses import dataclass
@@ -99,9 +100,9 @@ def open_image(model, image, name, detect=None):
     """Find the faces of `image` (as infer.py does) and estimate their AUs -> Session editing the largest.
     detect: None (infer.py's default), False (the whole image is the face crop). UserError: no face."""
     from inference.edit import estimate_aus
-    from inference.run import Options, prepare
+    from inference.photo import find_faces
     try:
-        photo = prepare(name, model.image_size, Options(choice="all", detect=detect), image)
+        photo = find_faces(image, model.image_size, "all", detect, source=name)
     except UserError as e:  # infer.py's message ends with its flag; the page has a check box for it
         raise UserError(name, e.problem.split(";")[0] + "; tick 'whole image' to edit it as one face crop") \
             from None
@@ -125,41 +126,33 @@ def target_aus(values):
     return np.clip(aus, 0.0, AU_MAX)[None]
 
 
-def _outputs(model, session, aus, options):
-    """infer.py's outputs of the chosen face edited to `aus`: {file name suffix: (kind, payload)}."""
-    from inference.run import edit_photos
-    stem = "edit"
-    out = edit_photos(model, [(session.edited_photo(), stem)], target_aus(aus), ["target"], options,
-                      rows=session.source[None], rows_path="estimated AUs")
-    return {os.path.basename(path)[len(stem) + len("_target"):]: (path, kind, payload)
-            for path, kind, payload in out}
+def _edit(model, session, aus, label, options):
+    """infer.py's Edit (inference/outputs.py) of the chosen face to `aus`, named `<the photo's name>_<label>`."""
+    from inference.outputs import edit_photos
+    from inference.targets import safe_label
+    stem = safe_label(os.path.splitext(session.name)[0])
+    return next(edit_photos(model, [(session.edited_photo(), stem)], target_aus(aus), [label], options,
+                            rows=session.source[None], rows_path="estimated AUs"))
 
 
 def edit(model, session, aus):
     """The chosen face edited to `aus` (17 values, 0-5) -> (the photo with the face pasted back, the attention
     mask at the photo's size (gray uint8; white keeps the input pixel), the face's strip input | attention |
     color | output): infer.py's `.png`, `_attention.png` and `_strip.png`."""
-    from inference.run import Options
-    out = _outputs(model, session, aus, Options(out="", save_attention=True, strip=True))
-    return out[".png"][2], out["_attention.png"][2], out["_strip.png"][2]
+    from inference.outputs import Options
+    result = _edit(model, session, aus, "target", Options(save_attention=True, strip=True))
+    return result.image, result.attention, result.strip
 
 
 def animate(model, session, aus, out_dir, frames=12, pingpong=False, fps=12.0):
     """A GIF and an MP4 from the face's estimated AUs to `aus` (infer.py --animate): written in out_dir as
-    <name>_<expression>.gif / .mp4 -> (gif path, mp4 path)."""
-    from inference.run import Options, write
-    from inference.targets import safe_label
+    <name>_animation.gif / .mp4 -> (gif path, mp4 path)."""
+    from inference.outputs import Options, write_edit
     frames = int(frames)
     if not 2 <= frames <= MAX_FRAMES:
         raise UserError("frames", f"{frames}: choose 2 to {MAX_FRAMES} frames")
-    out = _outputs(model, session, aus, Options(out=out_dir, animate=frames, pingpong=bool(pingpong), fps=fps))
-    stem = safe_label(os.path.splitext(session.name)[0])
-    paths = []
-    for suffix in (".gif", ".mp4"):
-        _, kind, payload = out[suffix]
-        paths.append(os.path.join(out_dir, f"{stem}_animation{suffix}"))
-        write(paths[-1], kind, payload, fps)
-    return tuple(paths)
+    result = _edit(model, session, aus, "animation", Options(animate=frames, pingpong=bool(pingpong)))
+    return tuple(write_edit(result, out_dir, fps))
 
 
 def draw_faces(session):

@@ -14,7 +14,7 @@ from data.images import read_image
 from data.synthetic import render_face
 
 import infer
-from inference import expressions, photo as ph, run, targets as tg
+from inference import cli, expressions, outputs, photo as ph, targets as tg
 from inference.edit import edit_pairs, load_model
 from test_app import png_header
 from utils.errors import UserError
@@ -168,7 +168,7 @@ def test_exif_gray_rgba_and_16_bit_photos(astronaut, tmp_path):
     Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], 90, np.uint8)])).save(tmp_path / "rgba.png")
     cv2.imwrite(str(tmp_path / "deep.png"), astronaut[:, :, ::-1].astype(np.uint16) * 257)
     for name in ("exif.jpg", "gray.png", "rgba.png", "deep.png"):
-        photo = run.prepare(str(tmp_path / name), 32, run.Options())
+        photo = cli.prepare(str(tmp_path / name), 32, outputs.Options())
         assert photo.image.shape == (512, 512, 3) and photo.image.dtype == np.uint8, name
         assert len(photo.faces) == 1, name
         np.testing.assert_allclose(photo.faces[0].box, upright.box, atol=6, err_msg=name)
@@ -283,8 +283,8 @@ def test_a_long_au_csv_is_written_batch_by_batch(export, tmp_path, monkeypatch):
     original_edit = LoadedModel.edit
     monkeypatch.setattr(LoadedModel, "edit", lambda self, images, aus: events.append(("edit", len(images)))
                         or original_edit(self, images, aus))
-    original_write = run.write
-    monkeypatch.setattr(run, "write", lambda path, *a: events.append(("write", os.path.basename(path)))
+    original_write = outputs.write_file
+    monkeypatch.setattr(outputs, "write_file", lambda path, *a: events.append(("write", os.path.basename(path)))
                         or original_write(path, *a))
     assert infer.main(args(src, tmp_path / "out", "--model", export, "--aus", tmp_path / "aus.csv",
                            "--batch-size", "4")) == 0

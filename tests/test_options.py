@@ -71,8 +71,8 @@ def test_the_moving_average_follows_its_formula(tmp_path, name):
 
 def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name):
     run = _ema_run(tmp_path, name, "_a", epochs=1)
-    train(run, load_training_data(run.config))  # 4 steps, 1 generator step every 5: nothing yet; move the average by hand
-    # to tell it from G
+    train(run, load_training_data(run.config))  # 4 steps, 1 generator step every 5: nothing yet;
+    # move the average by hand to tell it from G
     for w in run.steps.G_ema.all_weights:
         w.assign(w * 0.5)
     run.save()
