@@ -8,11 +8,11 @@ estimated from the face with the same AU head.
 import os
 import re
 from dataclasses import dataclass
-from utils.errors import UserError
 from typing import List
 
 import numpy as np
 
+from utils.errors import UserError
 
 
 @dataclass

@@ -10,11 +10,11 @@ face reuses the last AUs; frames before the first face get the source's own AUs 
 The MP4 has one frame per driver frame, at the driver's frame rate.
 """
 from dataclasses import dataclass
-from utils.errors import UserError
 
 import cv2
 import numpy as np
 
+from utils.errors import UserError
 
 CHUNK = 16  # driver frames read, analysed and edited together
 
