@@ -156,8 +156,7 @@ def main(args):
     if not folder:
         _note(args.src, photo)
         stem = output_stems(paths)[0]
-        written = write_face_crops(photo, stem, options.out) if options.save_crops else []
-        for path in written:
+        for path in write_face_crops(photo, stem, options.out) if options.save_crops else []:
             print(path)
         for edit in edit_photos(model, [(photo, stem)], targets.aus, targets.labels, options, rows, args.src_aus):
             for path in write_edit(edit, options.out, options.fps):

@@ -64,9 +64,9 @@ def _setup_logging(folder, console=True):
 
 
 def train(state, faces):
-    """Train `state` on `faces` (a data.faceset.FaceSet or data.shards.ShardSet) from its step on, until the last step of --epochs,
-    --max-steps, the --max-minutes budget or SIGINT / SIGTERM; the run's logs, samples, evaluations and
-    checkpoints on the way. Returns why it stopped: "finished", "max_steps", "time" or "signal"."""
+    """Train `state` on `faces` (a data.faceset.FaceSet or data.shards.ShardSet) from its step on, until the last
+    step of --epochs, --max-steps, the --max-minutes budget or SIGINT / SIGTERM; the run's logs, samples,
+    evaluations and checkpoints on the way. Returns why it stopped: "finished", "max_steps", "time" or "signal"."""
     c = state.config
     spe = steps_per_epoch(faces, c.batch)
     total = spe * c.epochs
