@@ -267,7 +267,8 @@ class Run:
         from evaluation.groundtruth import evaluate, summary_scalars
         from models.export import InMemoryModel
         def scores(G):
-            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.image_size), n_identities=2,
+            return summary_scalars(evaluate(InMemoryModel(G, self.D, self.config.image_size),
+                                            n_identities=self.config.eval_identities,
                                             n_multi=3)[0])
 
         scalars = scores(self.steps.G_out)
