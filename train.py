@@ -26,6 +26,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    quiet_tensorflow(init_runtime=False)  # training.config imports TensorFlow: a bad --resume stays one line
     parser, args = parse_args(argv)
     from data.errors import DataError
     from training.config import config_from_args, read_run_config
@@ -41,7 +42,6 @@ def main(argv=None):
     if args.dry_run:
         print(config.to_json())
         return 0
-    quiet_tensorflow(init_runtime=False)
     from training.distribute import make_strategy
     strategy = make_strategy(config.strategy, config.cpu_devices)  # before TensorFlow's runtime starts
     from training.loop import start

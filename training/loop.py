@@ -7,7 +7,7 @@ RUN_DIR/
   tb/                TensorBoard events: every loss term, the learning rates, images/s, sample grids
   samples/           step_XXXXXXX.png: input | color | attention | output | reconstruction, one row per face
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
-  export/            the SavedModel (models/export.py) written at the end
+  export/            the SavedModel (models/export.py) written at the end; with --tflite, edit_*.tflite
 """
 import datetime
 import json
@@ -27,6 +27,7 @@ from data.source import subset
 from models.export import export_saved_model
 from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
+from models.tflite import write_tflite
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
 from training.config import PRECISIONS, resolve_precision
@@ -150,6 +151,9 @@ class Run:
             meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
         export_saved_model(self.steps.G_out, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
+        if c.tflite:  # into the folder just swapped in, each file atomically (models/tflite.py)
+            paths = write_tflite(out)
+            log.info("wrote " + ", ".join(f"{os.path.basename(p)} ({os.path.getsize(p) / 1e6:.1f} MB)" for p in paths))
         return out
 
     # --- training ---
