@@ -200,7 +200,8 @@ class Run:
                     last = step == stop_at or out_of_time
                     if self.chief and (step % c.log_every == 0 or last):  # means since the last log
                         logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
-                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
+                        speed = progress.images_per_second(c.batch, step)
+                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, speed)
                         pending.clear()
                     progress.update(step, epoch + 1, c.epochs, c.batch, logged)
                     if self.chief and (step % c.sample_every == 0 or last):
