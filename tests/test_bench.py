@@ -25,8 +25,9 @@ def test_ours_against_torchs_fastest_of_the_same_precision():
     def row(framework, variant, precision, critic, gen, single):
         return dict(framework=framework, variant=variant, precision=precision, conditioning="tile", critic_s=critic,
                     generator_s=gen, images_per_s=5 * 8 / (5 * critic + gen), single_image_ms=single)
-    rows = [row("pytorch 2.13", "fp32", "fp32", 4.0, 3.0, 90), row("pytorch 2.13", "fp32-compiled", "fp32", 2.0, 2.0, 100),
-            row("pytorch 2.13", "bf16", "bf16", 1.0, 1.0, 40), row("tensorflow", "fp32", "fp32", 1.0, 2.5, 80),
+    torch = "pytorch 2.13"
+    rows = [row(torch, "fp32", "fp32", 4.0, 3.0, 90), row(torch, "fp32-compiled", "fp32", 2.0, 2.0, 100),
+            row(torch, "bf16", "bf16", 1.0, 1.0, 40), row("tensorflow", "fp32", "fp32", 1.0, 2.5, 80),
             row("tensorflow", "bf16", "bf16", 0.5, 2.0, 50)]
     lines = compare_with_torch(rows)
     ours = rows[3]["vs_torch_fastest"]
