@@ -109,3 +109,15 @@ def test_the_command_writes_and_checks_the_files(converted, tmp_path):
     lines = result.stdout.strip().splitlines()
     assert [l.split(":")[0] for l in lines] == [tflite_path(copy, "fp32"), tflite_path(copy, "fp16")]
     assert "gray levels" in lines[0]
+
+
+def test_an_adain_export_converts(tmp_path, name):
+    from training.loop import build_networks
+    G, D = build_networks(tiny_config(conditioning="adain", adain_dim=16), name_suffix=name("_tflite_adain"))
+    out = str(tmp_path / "export")
+    export_saved_model(G, D, out, {"image_size": 32})
+    write_tflite(out, ("fp32",))
+    images, aus = faces(2, seed=2)
+    levels, attention = largest_differences(TFLiteEditor(tflite_path(out, "fp32")).edit(images, aus),
+                                            LoadedModel(out).edit(images, aus))
+    assert levels <= TOLERANCE["fp32"][0] and attention <= TOLERANCE["fp32"][1]
