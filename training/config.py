@@ -129,6 +129,9 @@ class TrainConfig:
                                "held-out identities every N critic steps (TensorBoard eval/*, metrics.jsonl); 0 = never")
     eval_identities: int = _f(2, "held-out identities of the in-training evaluation (evaluate.py uses 8)")
     export: bool = _f(True, "export a SavedModel to RUN_DIR/export at the end of training")
+    tflite: bool = _f(False, "with the export, also write TFLite models of its edit signature, one face per call: "
+                             "RUN_DIR/export/edit_fp32.tflite and edit_fp16.tflite (float16 weights, half the size); "
+                             "models/tflite.py")
 
     def validate(self):
         """Raise ValueError with a one-line reason for settings that cannot work."""

@@ -8,7 +8,7 @@ RUN_DIR/
                      (a resume drops what a killed run logged past its last checkpoint from both)
   samples/           step_XXXXXXX.png: input | color | attention | output | reconstruction, one row per face
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
-  export/            the SavedModel (models/export.py) written at the end
+  export/            the SavedModel (models/export.py) written at the end; with --tflite, edit_*.tflite
 """
 import datetime
 import json
@@ -28,6 +28,7 @@ from data.source import subset
 from models.export import export_saved_model
 from models.networks import count_parameters, get_discriminator, get_generator
 from models.ops import to_uint8_pixels
+from models.tflite import write_tflite
 from training.progress import Progress
 from training.schedule import learning_rate, warmup_weight
 from training.config import PRECISIONS, load_source, resolve_precision  # noqa: F401 (load_source: API)
@@ -134,6 +135,9 @@ class Run:
             meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
         export_saved_model(self.steps.G_out, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
+        if c.tflite:  # into the folder just swapped in, each file atomically (models/tflite.py)
+            paths = write_tflite(out)
+            log.info("wrote " + ", ".join(f"{os.path.basename(p)} ({os.path.getsize(p) / 1e6:.1f} MB)" for p in paths))
         return out
 
     # --- training ---
@@ -185,7 +189,8 @@ class Run:
                     last = step == stop_at or out_of_time
                     if self.chief and (step % c.log_every == 0 or last):  # means since the last log
                         logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
-                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
+                        speed = progress.images_per_second(c.batch, step)
+                        self._log_scalars(step, epoch + 1, logged, lr_g, lr_d, speed)
                         pending.clear()
                     progress.update(step, epoch + 1, c.epochs, c.batch, logged)
                     if self.chief and (step % c.sample_every == 0 or last):
