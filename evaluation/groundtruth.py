@@ -12,6 +12,8 @@ Measures (images compared on the [0, 1] scale):
   which the no-op and background PSNRs measure on their own.
   Single-AU edits: a neutral source, the target sets one AU to 1, 2.5 or 5. Multi-AU edits: source and target
   AUs drawn like training data (another sample's AUs plus noise).
+  Where the error lies (single-AU edits): the output's error on the pixels the edit changes and on the region's
+  other pixels, each as a fraction of copying's error, so that gain = 1 - changed - unchanged (error_split).
 - no-op PSNR: target = source AUs, output against input.
 - background PSNR: output against input outside the face (data.synthetic.face_mask), over all edits.
 - interpolation: for each AU, targets a * (AU = 5) for a = 0, 0.25, ..., 1 from a neutral source; the distance of
@@ -154,6 +156,22 @@ def _falls_like_truth(distances, truth_distances, tolerance=0.01):
     return bool(steps_ok and distances[-1] < distances[0])
 
 
+def error_split(sources, truths, outputs, regions):
+    """Where an edit's error lies: (on the pixels the edit changes, on the region's other pixels), each as a
+    fraction of copying's error over the region, so that gain = 1 - changed - unchanged. A pixel changes when the
+    true render differs from the source by more than 1 gray level (mean over channels). uint8 (N, H, W, 3)
+    images, regions (N, H, W) bool."""
+    def diff(a, b):
+        return np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=3) / 255.0  # (N, H, W)
+
+    copy_err, out_err = diff(sources, truths), diff(outputs, truths)
+    changed = copy_err > 1.0 / 255.0
+    size = np.maximum(regions.sum(axis=(1, 2), keepdims=True), 1)  # per-image means over the region, as _l1
+    total = max(float((copy_err * regions / size).sum()), 1e-12)
+    return (float((out_err * (regions & changed) / size).sum()) / total,
+            float((out_err * (regions & ~changed) / size).sum()) / total)
+
+
 def _gain(out_err, src_err):
     return float(1.0 - out_err.sum() / max(src_err.sum(), 1e-12))
 
@@ -207,6 +225,9 @@ def compute_metrics(cases, results):
                       **{f"mean_gain@{v:g}": float(np.mean([per_au[n][f"gain@{v:g}"] for n in AU_NAMES]))
                          for v in SINGLE_INTENSITIES},
                       "l1": float(out_err[single].mean()), "source_l1": float(src_err[single].mean()),
+                      **dict(zip(("error_on_changed", "error_on_unchanged"),
+                                 error_split(*(results[k][single] for k in ("sources", "truths", "outputs")),
+                                             regions[single]))),
                       "psnr": psnr(results["outputs"][single], results["truths"][single])},
         "multi_au": {"gain": _gain(out_err[multi], src_err[multi]), "l1": float(out_err[multi].mean()),
                      "source_l1": float(src_err[multi].mean()),
@@ -248,6 +269,8 @@ def summary_scalars(metrics):
         "eval/single_gain_mean": metrics["single_au"]["mean_gain"],
         "eval/single_gain_min": metrics["single_au"]["min_gain"],
         **{f"eval/single_gain@{v:g}": metrics["single_au"][f"mean_gain@{v:g}"] for v in SINGLE_INTENSITIES},
+        "eval/error_on_changed": metrics["single_au"]["error_on_changed"],
+        "eval/error_on_unchanged": metrics["single_au"]["error_on_unchanged"],
         "eval/multi_gain": metrics["multi_au"]["gain"],
         "eval/noop_psnr": metrics["noop_psnr"],
         "eval/background_psnr": metrics["background_psnr"],

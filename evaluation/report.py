@@ -20,6 +20,8 @@ def markdown(metrics, title="Ground-truth evaluation"):
              f"| lowest single-AU edit gain | {m['single_au']['min_gain']:.3f} | >= {GOALS['min_single_gain']} |",
              "| mean single-AU edit gain at intensity 1 / 2.5 / 5 | " + " / ".join(
                  f"{m['single_au'][f'mean_gain@{v:g}']:.3f}" for v in SINGLE_INTENSITIES) + " | |",
+             f"| single-AU error on the pixels the edit changes / on the region's other pixels (copy = 1 / 0) | "
+             f"{m['single_au']['error_on_changed']:.3f} / {m['single_au']['error_on_unchanged']:.3f} | |",
              f"| multi-AU edit gain | {m['multi_au']['gain']:.3f} | |",
              f"| single-AU L1 to truth (source's L1) | {m['single_au']['l1']:.4f} ({m['single_au']['source_l1']:.4f}) | |",
              f"| single-AU PSNR to truth | {m['single_au']['psnr']:.2f} dB | |",

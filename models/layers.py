@@ -108,12 +108,16 @@ class ConvTranspose(Layer):
     def forward(self, inputs):
         k, s, p = self.filter_size, self.stride, self.pad
         shape = tf.shape(inputs)
-        full_h = (shape[1] - 1) * s + k  # the output before PyTorch's cropping of `pad` on each side
-        full_w = (shape[2] - 1) * s + k
-        out = tf.nn.conv2d_transpose(tf.cast(inputs, self.compute_dtype), tf.cast(self.W, self.compute_dtype),
-                                     [shape[0], full_h, full_w, self.n_filter], strides=s, padding="VALID")
-        if p:
-            out = out[:, p:full_h - p, p:full_w - p, :]
+        x, w = tf.cast(inputs, self.compute_dtype), tf.cast(self.W, self.compute_dtype)
+        if 2 * p == k - s:  # PyTorch's crop of p on each side is TF's SAME (k 4, s 2, p 1: H -> 2H), done in place
+            out = tf.nn.conv2d_transpose(x, w, [shape[0], shape[1] * s, shape[2] * s, self.n_filter], strides=s,
+                                         padding="SAME")
+        else:
+            full_h = (shape[1] - 1) * s + k  # the output before PyTorch's cropping of `pad` on each side
+            full_w = (shape[2] - 1) * s + k
+            out = tf.nn.conv2d_transpose(x, w, [shape[0], full_h, full_w, self.n_filter], strides=s, padding="VALID")
+            if p:
+                out = out[:, p:full_h - p, p:full_w - p, :]
         if self.use_bias:
             out = tf.nn.bias_add(out, tf.cast(self.b, self.compute_dtype))
         return _finish(self, out)

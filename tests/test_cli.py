@@ -124,6 +124,19 @@ def test_export_only_from_a_checkpoint(trained, tmp_path):
     assert os.path.getmtime(os.path.join(export, "saved_model.pb")) > before
 
 
+def test_export_only_with_tflite(trained, tmp_path):
+    work, run_dir = trained
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    result = run("train.py", "--export-only", "--resume", copy, "--tflite", cwd=work)
+    assert result.returncode == 0, result.stderr
+    files = sorted(f for f in os.listdir(os.path.join(copy, "export")) if f.endswith(".tflite"))
+    assert files == ["edit_fp16.tflite", "edit_fp32.tflite"]
+    assert "wrote edit_fp32.tflite (" in open(os.path.join(copy, "log.txt")).read()
+    result = run("train.py", "--export-only", "--resume", str(tmp_path / "nope"), "--tflite", cwd=work)
+    assert_one_line_error(result, "does not exist")
+
+
 def test_sigkill_then_resume_continues_from_the_saved_step(tmp_path):
     args = [*TINY, "--synthetic-per-identity", "50", "--epochs", "3", "--run-name", "k", "--checkpoint-every", "3"]
     env = dict(os.environ, PYTHONPATH=ROOT)

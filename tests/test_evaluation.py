@@ -46,6 +46,7 @@ def test_a_perfect_editor_scores_one(cases):
     assert m["single_au"]["mean_gain"] == pytest.approx(1.0) and m["multi_au"]["gain"] == pytest.approx(1.0)
     assert m["interpolation"]["monotone_aus"] == 17
     assert [m["single_au"][f"mean_gain@{v}"] for v in ("1", "2.5", "5")] == pytest.approx([1.0, 1.0, 1.0])
+    assert m["single_au"]["error_on_changed"] == m["single_au"]["error_on_unchanged"] == 0.0
     assert m["noop_psnr"] == float("inf") and m["background_psnr"] == float("inf")
     assert all(check_goals(m).values())
 
@@ -54,6 +55,9 @@ def test_copying_the_input_scores_zero(cases):
     m = compute_metrics(cases, run_cases(Oracle(cases, copy=True), cases))
     assert m["single_au"]["mean_gain"] == pytest.approx(0.0) and m["single_au"]["min_gain"] == pytest.approx(0.0)
     assert m["single_au"]["mean_gain@1"] == pytest.approx(0.0) and m["single_au"]["mean_gain@5"] == pytest.approx(0.0)
+    # A copy's error is all on the pixels that should have changed (those within 1 gray level count as unchanged).
+    assert m["single_au"]["error_on_changed"] == pytest.approx(1.0, abs=0.02)
+    assert m["single_au"]["error_on_unchanged"] == pytest.approx(0.0, abs=0.02)
     assert m["interpolation"]["monotone_aus"] == 0  # a constant distance never falls
     assert m["noop_psnr"] == float("inf")
     goals = check_goals(m)
@@ -63,6 +67,9 @@ def test_copying_the_input_scores_zero(cases):
 def test_noise_lowers_gain_and_psnr(cases):
     m = compute_metrics(cases, run_cases(Oracle(cases, noise=1.0), cases))
     assert 0.2 < m["single_au"]["mean_gain"] < 0.9  # noise of 1 gray level costs about half the smallest edits
+    split = m["single_au"]["error_on_changed"] + m["single_au"]["error_on_unchanged"]
+    assert split == pytest.approx(m["single_au"]["l1"] / m["single_au"]["source_l1"], rel=1e-5)  # 1 - pooled gain
+    assert m["single_au"]["error_on_unchanged"] > 0.1  # the noise lies on every pixel
     by_intensity = [m["single_au"][f"mean_gain@{v}"] for v in ("1", "2.5", "5")]
     assert by_intensity == sorted(by_intensity) and by_intensity[0] < by_intensity[2] - 0.1  # weakest edits lose most
     assert 45 < m["noop_psnr"] < 50 and 45 < m["background_psnr"] < 50  # sigma 1 of 255: 48 dB

@@ -115,20 +115,21 @@ def test_conv_padding_matches_same_padding_and_matmul_form():
     np.testing.assert_allclose(forward(x).numpy(), expected.numpy(), atol=1e-4)
 
 
-def test_conv_transpose_follows_pytorch_arithmetic():
-    """out[n, i*s - p + a, j*s - p + b, o] += x[n, i, j, c] * W[a, b, o, c], cropped to (H-1)s - 2p + k."""
+@pytest.mark.parametrize("k, s, p", [(4, 2, 1), (3, 2, 1), (4, 2, 0), (5, 1, 2)])
+def test_conv_transpose_follows_pytorch_arithmetic(k, s, p):
+    """out[n, i*s - p + a, j*s - p + b, o] += x[n, i, j, c] * W[a, b, o, c], cropped to (H-1)s - 2p + k.
+    (4, 2, 1), the generator's, and (5, 1, 2) run as TF's SAME padding; the others crop a VALID output."""
     x = np.random.default_rng(0).normal(size=(2, 3, 3, 4)).astype(np.float32)
-    layer = ConvTranspose(n_filter=5, filter_size=4, stride=2, pad=1, bias=False)
+    layer = ConvTranspose(n_filter=5, filter_size=k, stride=s, pad=p, bias=False)
     forward = _built(layer, tf.constant(x))
     w = layer.W.numpy()
-    k, s, p = 4, 2, 1
     full = np.zeros((2, (3 - 1) * s + k, (3 - 1) * s + k, 5), np.float32)
     for i in range(3):
         for j in range(3):
             full[:, i * s:i * s + k, j * s:j * s + k, :] += np.einsum("nc,abOc->nabO", x[:, i, j, :], w)
-    expected = full[:, p:-p, p:-p, :]
+    expected = full[:, p:full.shape[1] - p, p:full.shape[2] - p, :]
     out = forward(tf.constant(x)).numpy()
-    assert out.shape == (2, 6, 6, 5)
+    assert out.shape == (2, (3 - 1) * s - 2 * p + k, (3 - 1) * s - 2 * p + k, 5)
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
 

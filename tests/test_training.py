@@ -357,3 +357,13 @@ def test_bf16_mixed_precision_stays_finite_and_close_to_fp32(name, conditioning)
     for a, b in zip(fp32.G.trainable_weights, bf16.G.trainable_weights):
         assert np.isfinite(b.numpy()).all()
         assert np.abs(a.numpy() - b.numpy()).max() <= 2 * 6 * config.lr_g + 1e-6  # within Adam's step size
+
+
+def test_logged_images_per_second_count_the_step_just_done():
+    """The loop logs a step's speed before the progress line is updated: it passes the step."""
+    from training.progress import Progress
+    progress = Progress(10, start_step=2, enabled=False)
+    progress.t0 -= 2.0  # two seconds since the start
+    progress.update(3, 1, 1, 4, {})
+    assert progress.images_per_second(4, step=4) == pytest.approx(2 * 4 / 2.0, rel=0.01)
+    assert progress.images_per_second(4) == pytest.approx(1 * 4 / 2.0, rel=0.01)

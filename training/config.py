@@ -106,9 +106,13 @@ class TrainConfig:
     keep_checkpoints: int = _f(3, "checkpoints kept")
     log_every: int = _f(10, "write loss scalars every N critic steps")
     sample_every: int = _f(500, "write an image grid (TensorBoard and samples/*.png) every N critic steps")
-    eval_every: int = _f(1000, "on the built-in faces: score edits against the true renders of 2 held-out "
-                               "identities every N critic steps (TensorBoard eval/*, metrics.jsonl); 0 = never")
+    eval_every: int = _f(1000, "on the built-in faces: score edits against the true renders of --eval-identities "
+                               "held-out identities every N critic steps (TensorBoard eval/*, metrics.jsonl); 0 = never")
+    eval_identities: int = _f(2, "held-out identities of the in-training evaluation (evaluate.py uses 8)")
     export: bool = _f(True, "export a SavedModel to RUN_DIR/export at the end of training")
+    tflite: bool = _f(False, "with the export, also write TFLite models of its edit signature, one face per call: "
+                             "RUN_DIR/export/edit_fp32.tflite and edit_fp16.tflite (float16 weights, half the size); "
+                             "models/tflite.py")
 
     def validate(self):
         """Raise ValueError with a one-line reason for settings that cannot work."""
@@ -117,7 +121,8 @@ class TrainConfig:
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch >= 1, "--batch must be >= 1"),
             (self.decay_epochs >= 0, "--decay-epochs must be >= 0"),
-            (self.eval_every >= 0, "--eval-every must be >= 0"),
+            (self.eval_every >= 0 and self.eval_identities >= 1,
+             "--eval-every must be >= 0 and --eval-identities >= 1"),
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.adam in ADAM_VARIANTS, f"--adam must be one of {', '.join(ADAM_VARIANTS)}"),
             (self.gan_loss in GAN_LOSSES, f"--gan-loss must be one of {', '.join(GAN_LOSSES)}"),
@@ -212,12 +217,14 @@ def native_bf16():
     """(True/False, why): whether this machine runs bfloat16 convolutions natively (a GPU of compute capability
     8 or more, or a CPU with AVX-512 BF16 or AMX). TensorFlow runs bf16 elsewhere too, but emulated: about 10x
     slower than fp32 on an AVX2-only CPU (measured on AMD Zen 3)."""
-    import tensorflow as tf
-    for gpu in tf.config.list_physical_devices("GPU"):
-        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-        if capability >= (8, 0):
-            return True, f"GPU with compute capability {capability[0]}.{capability[1]}"
-        return False, f"GPU with compute capability {capability[0]}.{capability[1]} (bf16 needs 8.0)"
+    if os.path.exists("/dev/nvidia0") or os.path.isdir("/proc/driver/nvidia/gpus"):  # else no TensorFlow import
+        from utils.cli import quiet_tensorflow
+        tf = quiet_tensorflow(init_runtime=False)
+        for gpu in tf.config.list_physical_devices("GPU"):  # (untested here: these machines have no GPU)
+            major, minor = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+            if (major, minor) >= (8, 0):
+                return True, f"GPU with compute capability {major}.{minor}"
+            return False, f"GPU with compute capability {major}.{minor} (bf16 needs 8.0)"
     flags = set()
     try:
         with open("/proc/cpuinfo") as f:

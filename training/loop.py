@@ -11,7 +11,7 @@ RUN_DIR/
                      (a resume drops what a killed run logged past its last checkpoint from both)
   samples/           step_XXXXXXX.png: input | color | attention | output | reconstruction, one row per face
   checkpoints/       tf.train.CheckpointManager: G, D, both Adam states, step, RNG state
-  export/            the SavedModel (models/export.py) written at the end
+  export/            the SavedModel (models/export.py) written at the end; with --tflite, edit_*.tflite
 """
 import datetime
 import json
@@ -103,7 +103,7 @@ def train(state, faces):
             last = done is not None and done != "signal"
             if state.chief and (step % c.log_every == 0 or last):  # means since the last log
                 logged = {k: float(tf.reduce_mean(tf.stack(v))) for k, v in pending.items()}
-                _log_scalars(state, step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch))
+                _log_scalars(state, step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch, step))
                 pending.clear()
             progress.update(step, epoch + 1, c.epochs, c.batch, logged)
             if state.chief and (step % c.sample_every == 0 or last):
@@ -226,7 +226,8 @@ def _evaluate(state, step):
     from models.export import InMemoryModel
 
     def scores(G):
-        return summary_scalars(evaluate(InMemoryModel(G, state.D, state.config.net.image_size), n_identities=2,
+        return summary_scalars(evaluate(InMemoryModel(G, state.D, state.config.net.image_size),
+                                        n_identities=state.config.eval_identities,
                                         n_multi=3)[0])
 
     scalars = scores(state.steps.G_out)

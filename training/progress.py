@@ -17,8 +17,9 @@ class Progress:
     def elapsed(self):
         return time.time() - self.t0
 
-    def images_per_second(self, batch):
-        done = self.step - self.start_step
+    def images_per_second(self, batch, step=None):
+        """Images/s since the start, to `step` (default: the last update's)."""
+        done = (self.step if step is None else step) - self.start_step
         return done * batch / max(self.elapsed(), 1e-9)
 
     def update(self, step, epoch, epochs, batch, metrics):

@@ -80,6 +80,10 @@ class TrainingState:
             meta["generator"] = f"moving average of the weights, decay {c.g_ema:g} (--g-ema)"
         export_saved_model(self.steps.G_out, self.D, out, meta)
         log.info(f"exported SavedModel to {out}")
+        if c.tflite:  # into the folder just swapped in, each file atomically (models/tflite.py)
+            from models.tflite import write_tflite
+            paths = write_tflite(out)
+            log.info("wrote " + ", ".join(f"{os.path.basename(p)} ({os.path.getsize(p) / 1e6:.1f} MB)" for p in paths))
         return out
 
 
