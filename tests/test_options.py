@@ -1,6 +1,7 @@
 """The training options beyond the paper (all off by default): each does what its flag says, and breaks a test
 when it stops doing it."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -133,8 +134,8 @@ def test_au_noise_reaches_the_au_head_only(name):
 
 
 def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name):
-    config = tiny_config(au_head_start=3, epochs=2, eval_every=0, log_every=1, critic_steps=1, att_warmup_steps=2,
-                         lambda_att_start=5.0)
+    config = tiny_config(au_head_start=3, epochs=2, eval_every=2, eval_identities=1, sample_every=2, log_every=1,
+                         critic_steps=1, att_warmup_steps=2, lambda_att_start=5.0)
     run = TrainingState(config, str(tmp_path), name_suffix=name(""))
     g0 = _values(run.G)
     real, y_src = _batch(config)
@@ -146,9 +147,14 @@ def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name)
     train(run, load_training_data(config))
     with open(tmp_path / "metrics.jsonl") as f:
         rows = [json.loads(line) for line in f]
+    evaluated = [r["step"] for r in rows if "eval/single_gain_mean" in r]
+    rows = [r for r in rows if "D/total" in r]  # the training steps' rows
     assert all("D/adv" not in r and "G/total" not in r for r in rows[:3])  # steps 1-3: the AU head alone
     assert all("D/adv" in r and "G/total" in r for r in rows[3:])
     assert [r["weights/lambda_att"] for r in rows[3:5]] == pytest.approx([5.0, 2.55])  # the warm-up starts after
+    # G is untouched during the head start: no evaluation or sample grid of it until the generator has trained
+    assert evaluated == [4, 6, 8]
+    assert sorted(os.listdir(tmp_path / "samples")) == [f"step_{s:07d}.png" for s in (4, 6, 8)]
 
 
 # --- the nonsaturating loss with a lazy R1 ---

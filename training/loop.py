@@ -106,9 +106,11 @@ def train(state, faces):
                 _log_scalars(state, step, epoch + 1, logged, lr_g, lr_d, progress.images_per_second(c.batch, step))
                 pending.clear()
             progress.update(step, epoch + 1, c.epochs, c.batch, logged)
-            if state.chief and (step % c.sample_every == 0 or last):
+            generator_trained = step > c.au_head_start  # during --au-head-start, G is still its initialisation
+            if state.chief and ((generator_trained and step % c.sample_every == 0) or last):
                 _write_samples(state, step, *sample_batch)
-            if state.chief and c.eval_every and not c.data and (step % c.eval_every == 0 or last):
+            if (state.chief and c.eval_every and not c.data
+                    and ((generator_trained and step % c.eval_every == 0) or last)):
                 progress.clear()
                 _evaluate(state, step)
             if (step % c.checkpoint_every == 0 or step % spe == 0 or done
