@@ -83,8 +83,8 @@ def read_frames(path, chunk=CHUNK):
 def csv_frame_aus(path):
     """An OpenFace per-frame CSV -> {0-based frame index: float32 (17,)} for the frames with a face.
     Without a `frame` column, row k is frame k."""
-    from data.aus import _read_au_rows  # the reader that also returns the kept rows' other columns
-    rows = _read_au_rows(path, extra=("frame",))
+    from data.aus import read_au_rows
+    rows = read_au_rows(path, extra=("frame",))
     if "frame" not in rows.extra:
         return dict(enumerate(rows.aus))
     table = {}
