@@ -34,9 +34,9 @@ from data.aus import NoRows
 from data.constants import AU_NAMES
 from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from data.problems import Problems, write_problems_csv
-from data.progress import ProgressBar
 from utils.errors import UserError
 from utils.files import csv_text
+from utils.progress import progress_bar
 
 CROPS = "crops.csv"
 MANIFEST = "manifest.csv"
@@ -105,7 +105,7 @@ def crop_photos(photos_dir, out_dir, size=128, margin=None, mode="one", min_conf
         raise UserError(photos_dir, f"no photos ({', '.join('*' + e for e in IMAGE_EXTENSIONS)}), sub-folders "
                                     "included")
     rows, names = [], {}
-    with ProgressBar(len(photos), "finding faces") as bar:
+    with progress_bar(len(photos), "finding faces") as bar:
         for photo, image in _read_ahead(lambda p: read_image(os.path.join(photos_dir, p)), photos):
             bar.update()
             if isinstance(image, UserError):
