@@ -95,16 +95,13 @@ def _check_args(args):
         raise UserError("--max-outputs", "must be at least 1")
     if not 0 <= args.margin <= 1:
         raise UserError("--margin", f"{args.margin:g} is outside [0, 1]")
-    if args.detect and args.no_detect:
-        raise UserError("--detect", "and --no-detect contradict each other")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(args.out, "is a file; --out names the output folder")
 
 
 def options_from(args):
     from inference.photo import parse_face_choice
-    detect = False if args.no_detect else True if args.detect else None
-    return Options(out=args.out, choice=parse_face_choice(args.face), detect=detect,
+    return Options(out=args.out, choice=parse_face_choice(args.face), detect=args.detect,
                    margin=args.margin, save_attention=args.save_attention, save_crops=args.save_crops,
                    strip=args.strip, animate=args.animate or 0, pingpong=args.pingpong, fps=args.fps,
                    batch_size=args.batch_size, progress=not args.quiet)
