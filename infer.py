@@ -42,9 +42,11 @@ def parse_args(argv=None):
     f = p.add_argument_group("faces")
     f.add_argument("--face", default="all",
                    help="which faces to edit: all (default), largest, or numbers counted largest first (2, 1,3)")
-    f.add_argument("--no-detect", action="store_true", help="edit the whole image as one face crop")
-    f.add_argument("--detect", action="store_true",
-                   help="search for faces even in an image of exactly the model's size (by default taken to "
+    detect = f.add_mutually_exclusive_group()  # default None: detect unless the image is a crop of the model's size
+    detect.add_argument("--no-detect", dest="detect", action="store_const", const=False,
+                        help="edit the whole image as one face crop")
+    detect.add_argument("--detect", dest="detect", action="store_const", const=True,
+                        help="search for faces even in an image of exactly the model's size (by default taken to "
                         "be an aligned face crop)")
     f.add_argument("--margin", type=float, default=0.1,
                    help="space around the face in the crop, as a fraction of it (default 0.1; as the training "

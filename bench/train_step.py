@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.cli import quiet_tensorflow  # noqa: E402
 
-# Practical convolution peaks on this machine, 2 threads (docs: performance.md, a 3x3 256->256 conv on 25x32x32).
+# Practical convolution peaks on this machine, 2 threads (docs/speed.md: a 3x3 256->256 conv on 25x32x32).
 CONV_PEAK_GFLOPS = {"fp32": 215.0, "bf16": 437.0}
 TORCH_VARIANTS = ("fp32", "fp32-compiled", "bf16", "bf16-compiled")
 GOALS = {"images_per_s": 1.3, "generator_step": 1.0, "single_image": 1.0}  # issue #16
@@ -83,7 +83,7 @@ def conv_gflop(cfg, num_aus=17):
     forward + 12 D forwards (real and fake through D and back, 6; the penalty's forward, input gradient and the
     double backward through them, 6), the generator step 6 G forwards (two passes, each forward and backward)
     + 1.5 D forwards (forward and the input gradient, without the first layer's). Within 1% of the counts in
-    performance.md (64 px: 5.31 / 0.34 / 9.40 / 32.40; 128 px: 21.26 / 1.37 / 37.62 / 129.59)."""
+    docs/speed.md (64 px: 5.31 / 0.34 / 9.40 / 32.40; 128 px: 21.26 / 1.37 / 37.62 / 129.59)."""
     s, w = cfg.size, cfg.width
 
     def conv(out_hw, k, c_in, c_out):

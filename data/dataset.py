@@ -22,10 +22,10 @@ import numpy as np
 
 from data.images import MAX_PIXELS, image_format, image_size_from_header
 from data.problems import Problems
-from data.progress import ProgressBar
 from data.readers import read_dataset
 from data.shards import ShardSet
 from utils.errors import UserError
+from utils.progress import progress_bar
 
 MISSING = "image file is missing"
 EMPTY = "image file is empty"
@@ -81,7 +81,7 @@ def check_images(paths, workers: int = 8, label: str = "checking images") -> Lis
     paths = list(paths)
     chunks = [paths[i:i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     results: List[ImageCheck] = []
-    with quiet_native_stderr(), ProgressBar(len(paths), label) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+    with quiet_native_stderr(), progress_bar(len(paths), label) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
         for checked in pool.map(lambda chunk: [check_image(p) for p in chunk], chunks):
             results.extend(checked)
             bar.update(len(checked))

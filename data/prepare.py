@@ -24,19 +24,19 @@ leaves no DATASET (and the next run removes what a killed one left); the join re
 """
 import argparse
 import csv
-import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 import numpy as np
 
-from data.aus import _NoRows
+from data.aus import NoRows
 from data.constants import AU_NAMES
 from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from data.problems import Problems, write_problems_csv
-from data.progress import ProgressBar
 from utils.errors import UserError
+from utils.files import csv_text
+from utils.progress import progress_bar
 
 CROPS = "crops.csv"
 MANIFEST = "manifest.csv"
@@ -105,7 +105,7 @@ def crop_photos(photos_dir, out_dir, size=128, margin=None, mode="one", min_conf
         raise UserError(photos_dir, f"no photos ({', '.join('*' + e for e in IMAGE_EXTENSIONS)}), sub-folders "
                                     "included")
     rows, names = [], {}
-    with ProgressBar(len(photos), "finding faces") as bar:
+    with progress_bar(len(photos), "finding faces") as bar:
         for photo, image in _read_ahead(lambda p: read_image(os.path.join(photos_dir, p)), photos):
             bar.update()
             if isinstance(image, UserError):
@@ -140,17 +140,9 @@ def assign_splits(rows, test_fraction, seed):
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _csv_text(header, rows) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def crops_csv_text(rows) -> str:
-    return _csv_text(["path", "split", "photo", "confidence", "box"],
-                     [[r["path"], r["split"], r["photo"], r["confidence"], r["box"]] for r in rows])
+    return csv_text(["path", "split", "photo", "confidence", "box"],
+                    [[r["path"], r["split"], r["photo"], r["confidence"], r["box"]] for r in rows])
 
 
 def read_crops_csv(dataset) -> List[Dict]:
@@ -179,14 +171,14 @@ def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
             continue
         try:
             aus = best_openface_row(csv_path, min_confidence)
-        except _NoRows as exc:
+        except NoRows as exc:
             problems.skip(f"{exc.problem} in its OpenFace CSV" if exc.problem.startswith("AU value") else NO_ROW, name)
             continue
         lines.append([r["path"], r["split"]] + [f"{v:.6g}" for v in aus.astype(np.float64)])  # float32: 6 digits
     if not lines:
         raise UserError(csv_dir, f"none of the {len(rows)} crops of {dataset} has usable AUs here (expected "
                                  "<crop name>.csv from OpenFace FaceLandmarkImg)")
-    return _csv_text(["path", "split"] + list(AU_NAMES), lines)
+    return csv_text(["path", "split"] + list(AU_NAMES), lines)
 
 
 def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fraction=0.1, seed=0,

@@ -5,9 +5,7 @@ instead of stopping at the first bad sample, so a user with 200k images sees eve
 counts and the first few names of each. That is the only way they report a bad sample: whether any problem stops
 the run (--strict) is decided once, by data.dataset.load_dataset.
 """
-import csv
 import functools
-import io
 import logging
 from typing import Dict, Iterable, List, Union
 
@@ -76,12 +74,9 @@ def reports(reader):
 
 def write_problems_csv(path, problems: Problems) -> None:
     """Every recorded problem as CSV rows `kind,reason,sample`, written atomically."""
-    from utils.files import atomic_write_text
+    from utils.files import atomic_write_csv
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["kind", "reason", "sample"])
-    for kind, group in (("skipped", problems.skipped), ("warning", problems.warnings)):
-        for reason, names in group.items():
-            writer.writerows([kind, reason, name] for name in names)
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, ["kind", "reason", "sample"],
+                     [[kind, reason, name] for kind, group in (("skipped", problems.skipped),
+                                                               ("warning", problems.warnings))
+                      for reason, names in group.items() for name in names])

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from data.aus import ID_COLUMNS, _NoRows, _read_au_rows, normalize_id, read_au_pickle, read_au_table
+from data.aus import ID_COLUMNS, NoRows, normalize_id, read_au_pickle, read_au_rows, read_au_table
 from data.constants import AU_NAMES
 from data.faceset import FaceSet
 from data.images import DATASET_EXTENSIONS, list_images
@@ -177,11 +177,11 @@ def _report_overlap(root: str, split: str, ids: Sequence[str], problems) -> None
 def best_openface_row(csv_path: str, min_confidence=None) -> np.ndarray:
     """The AUs (17,) of an OpenFace CSV's highest-confidence usable row: rows with bad AU values are not usable.
 
-    Raises _NoRows when no row is usable (naming the bad values when those were the reason)."""
-    rows = _read_au_rows(csv_path, min_confidence, lenient=True)
+    Raises NoRows when no row is usable (naming the bad values when those were the reason)."""
+    rows = read_au_rows(csv_path, min_confidence, lenient=True)
     good = [k for k in range(len(rows.aus)) if rows.problems[k] is None]
     if not good:
-        raise _NoRows(csv_path, rows.problems[0])
+        raise NoRows(csv_path, rows.problems[0])
     if len(good) == 1:
         return rows.aus[good[0]]
     if rows.confidence is None:
@@ -214,7 +214,7 @@ def load_openface_folder(root, min_confidence: Optional[float] = None, problems=
             continue
         try:
             rows.append(best_openface_row(csv_path, min_confidence))
-        except _NoRows as exc:
+        except NoRows as exc:
             if exc.problem.startswith("AU value"):
                 problems.skip(f"{exc.problem} in its OpenFace CSV", stem)
             else:
@@ -260,7 +260,7 @@ def load_manifest(path, split: Optional[str] = None, problems=None) -> FaceSet:
     Without an `id` column, images of the same file name in different folders share an id: kept, with a warning.
     """
     path = os.fspath(path)
-    rows = _read_au_rows(path, extra=("path", "id", "split"), lenient=True)
+    rows = read_au_rows(path, extra=("path", "id", "split"), lenient=True)
     if "path" not in rows.extra:
         raise UserError(path, f"no path column (a manifest has columns path,{','.join(AU_NAMES)})")
     base = os.path.dirname(os.path.abspath(path))

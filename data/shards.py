@@ -29,9 +29,9 @@ import numpy as np
 from data.constants import AU_NAMES, NUM_AUS
 from data.faceset import FaceSet
 from data.images import image_format, image_size_from_header, resize_square
-from data.progress import ProgressBar
 from utils.errors import UserError
 from utils.files import atomic_write_text, replace_folder
+from utils.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 FORMAT = "ganimation-tfrecords-1"
@@ -136,7 +136,7 @@ def write_shards(source: FaceSet, out_dir, shards: int, size: int = 128, quality
         encode = _encoder(source, size, quality)
         prefix = split or "data"
         entries = []
-        with ProgressBar(n, f"writing {shards} shards") as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        with progress_bar(n, f"writing {shards} shards") as bar, ThreadPoolExecutor(max(1, workers)) as pool:
             for k, part in enumerate(np.array_split(order, shards)):
                 name = _shard_name(prefix, k, shards)
                 with tf.io.TFRecordWriter(os.path.join(tmp, name)) as writer:

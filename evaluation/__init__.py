@@ -7,6 +7,6 @@ from utils.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "evaluate": "evaluation.groundtruth", "summary_scalars": "evaluation.groundtruth",
-    "single_au_gain": "evaluation.groundtruth", "check_goals": "evaluation.groundtruth",
+    "single_au_gain": "evaluation.groundtruth",
     "write_report": "evaluation.report", "markdown": "evaluation.report",
 })

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from data.constants import AU_DESCRIPTIONS, AU_NAMES
-from evaluation.groundtruth import GOALS, SINGLE_INTENSITIES
+from evaluation.groundtruth import SINGLE_INTENSITIES
 from utils.files import atomic_write_text, write_png
 
 
@@ -14,25 +14,25 @@ def markdown(metrics, title="Ground-truth evaluation"):
     m = metrics
     lines = [f"## {title}", "",
              f"{m['n_identities']} held-out synthetic identities, {m['image_size']} x {m['image_size']} px. "
-             "Edit gain: 0 = copies the input, 1 = the true render.", "",
-             "| measure | value | goal |", "|---|---|---|",
-             f"| mean single-AU edit gain | {m['single_au']['mean_gain']:.3f} | >= {GOALS['mean_single_gain']} |",
-             f"| lowest single-AU edit gain | {m['single_au']['min_gain']:.3f} | >= {GOALS['min_single_gain']} |",
+             "Edit gain: 0 = copies the input, 1 = the true render. (What the CPU recipe aims at: docs/experiments.md.)", "",
+             "| measure | value |", "|---|---|",
+             f"| mean single-AU edit gain | {m['single_au']['mean_gain']:.3f} |",
+             f"| lowest single-AU edit gain | {m['single_au']['min_gain']:.3f} |",
              "| mean single-AU edit gain at intensity 1 / 2.5 / 5 | " + " / ".join(
-                 f"{m['single_au'][f'mean_gain@{v:g}']:.3f}" for v in SINGLE_INTENSITIES) + " | |",
+                 f"{m['single_au'][f'mean_gain@{v:g}']:.3f}" for v in SINGLE_INTENSITIES) + " |",
              f"| single-AU error on the pixels the edit changes / on the region's other pixels (copy = 1 / 0) | "
-             f"{m['single_au']['error_on_changed']:.3f} / {m['single_au']['error_on_unchanged']:.3f} | |",
-             f"| multi-AU edit gain | {m['multi_au']['gain']:.3f} | |",
-             f"| single-AU L1 to truth (source's L1) | {m['single_au']['l1']:.4f} ({m['single_au']['source_l1']:.4f}) | |",
-             f"| single-AU PSNR to truth | {m['single_au']['psnr']:.2f} dB | |",
-             f"| no-op PSNR | {m['noop_psnr']:.2f} dB | >= {GOALS['noop_psnr']:g} dB |",
-             f"| background PSNR | {m['background_psnr']:.2f} dB | >= {GOALS['background_psnr']:g} dB |",
-             f"| AUs with monotone interpolation | {m['interpolation']['monotone_aus']} / 17 | >= {GOALS['monotone_aus']} |",
+             f"{m['single_au']['error_on_changed']:.3f} / {m['single_au']['error_on_unchanged']:.3f} |",
+             f"| multi-AU edit gain | {m['multi_au']['gain']:.3f} |",
+             f"| single-AU L1 to truth (source's L1) | {m['single_au']['l1']:.4f} ({m['single_au']['source_l1']:.4f}) |",
+             f"| single-AU PSNR to truth | {m['single_au']['psnr']:.2f} dB |",
+             f"| no-op PSNR | {m['noop_psnr']:.2f} dB |",
+             f"| background PSNR | {m['background_psnr']:.2f} dB |",
+             f"| AUs with monotone interpolation | {m['interpolation']['monotone_aus']} / 17 |",
              f"| attention mean (> 0.99, < 0.01) | {m['attention']['mean']:.3f} ({m['attention']['above_0.99']:.3f}, "
-             f"{m['attention']['below_0.01']:.3f}) | |",
+             f"{m['attention']['below_0.01']:.3f}) |",
              f"| D's AU estimate on outputs vs target, MAE 0-5 (model judging itself) | "
-             f"{m['self_judged_au_mae']:.3f} | |",
-             f"| D's AU estimate on true renders vs target, MAE 0-5 | {m['au_head_mae_on_truth']:.3f} | |",
+             f"{m['self_judged_au_mae']:.3f} |",
+             f"| D's AU estimate on true renders vs target, MAE 0-5 | {m['au_head_mae_on_truth']:.3f} |",
              "", "| AU | | gain | @1 | @2.5 | @5 | monotone |", "|---|---|---|---|---|---|---|"]
     for name in AU_NAMES:
         r = m["per_au"][name]

@@ -95,16 +95,13 @@ def _check_args(args):
         raise UserError("--max-outputs", "must be at least 1")
     if not 0 <= args.margin <= 1:
         raise UserError("--margin", f"{args.margin:g} is outside [0, 1]")
-    if args.detect and args.no_detect:
-        raise UserError("--detect", "and --no-detect contradict each other")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(args.out, "is a file; --out names the output folder")
 
 
 def options_from(args):
     from inference.photo import parse_face_choice
-    detect = False if args.no_detect else True if args.detect else None
-    return Options(out=args.out, choice=parse_face_choice(args.face), detect=detect,
+    return Options(out=args.out, choice=parse_face_choice(args.face), detect=args.detect,
                    margin=args.margin, save_attention=args.save_attention, save_crops=args.save_crops,
                    strip=args.strip, animate=args.animate or 0, pingpong=args.pingpong, fps=args.fps,
                    batch_size=args.batch_size, progress=not args.quiet)
@@ -193,11 +190,11 @@ def _drive(model, photo, driver, frame_aus, rows, args, options):
 def run_folder(model, paths, targets, options, rows=None, rows_path=None):
     """Batch mode: every image of a folder, the model loaded once, crops from several photos per batch.
     Unreadable images and images without a face are skipped and listed in the summary."""
-    from data.progress import ProgressBar
+    from utils.progress import progress_bar
     summary = Summary(images=len(paths))
     start = time.time()
     per_photo = len(targets.aus) * (options.animate or 1)
-    bar = ProgressBar(len(paths), "editing") if options.progress else None
+    bar = progress_bar(len(paths), "editing", enabled=options.progress)
     group, crops = [], 0
 
     def flush():
@@ -205,8 +202,7 @@ def run_folder(model, paths, targets, options, rows=None, rows_path=None):
             summary.written += write_face_crops(photo, stem, options.out)
         for edit in edit_photos(model, group, targets.aus, targets.labels, options, rows, rows_path):
             summary.written += write_edit(edit, options.out, options.fps)
-        if bar:
-            bar.update(len(group))
+        bar.update(len(group))
         group.clear()
 
     for path, stem in zip(paths, output_stems(paths)):
@@ -214,8 +210,7 @@ def run_folder(model, paths, targets, options, rows=None, rows_path=None):
             photo = prepare(path, model.image_size, options)
         except UserError as e:
             summary.skipped.append((path, e.problem.split(";")[0]))
-            if bar:
-                bar.update()
+            bar.update()
             continue
         if photo.note:
             summary.whole.append(path)
@@ -228,8 +223,7 @@ def run_folder(model, paths, targets, options, rows=None, rows_path=None):
             crops = 0
     if group:
         flush()
-    if bar:
-        bar.close()
+    bar.close()
     summary.seconds = time.time() - start
     return summary
 

@@ -7,10 +7,8 @@ Faces in photos are inference/photo.py, whole photos edited into named results a
 inference/outputs.py, the target expressions inference/targets.py and expressions.py, animations and videos
 inference/animate.py and video.py, and infer.py's command line inference/cli.py.
 """
-import csv
 import glob
 import os
-import re
 
 import numpy as np
 
@@ -87,21 +85,3 @@ def estimate_aus(model, real, batch_size=16):
     parts = [model.estimate_aus(real[k:k + batch_size]) for k in range(0, len(real), batch_size)]
     return np.clip(np.concatenate(parts), 0.0, AU_MAX).astype(np.float32)
 
-
-LABEL_COLUMNS = ("expression", "name", "label", "id")
-
-
-def row_labels(csv_path, n_rows):
-    """Names for output files: a CSV's `expression`/`name`/`label`/`id` column when it has one value per AU
-    row (e.g. examples/expressions.csv), else 000, 001, ..."""
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-        header = [h.strip().lower() for h in rows[0]]
-        column = next(header.index(c) for c in LABEL_COLUMNS if c in header)
-        labels = [re.sub(r"[^A-Za-z0-9_.-]+", "_", r[column].strip()) for r in rows[1:] if r]
-    except (OSError, StopIteration, IndexError, UnicodeDecodeError):
-        labels = []
-    if len(labels) != n_rows or len(set(labels)) != n_rows or not all(labels):
-        labels = [f"{i:03d}" for i in range(n_rows)]
-    return labels

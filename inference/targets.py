@@ -25,12 +25,20 @@ def safe_label(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text).strip()) or "x"
 
 
+LABEL_COLUMNS = ("expression", "name", "label", "id")  # a target CSV's column that names its rows
+
+
 def csv_targets(path):
-    """One target per row of an AU CSV (OpenFace or 17 AU-name header), named by its label column if any."""
-    from data.aus import read_au_csv
-    from inference.edit import row_labels
-    aus = read_au_csv(path)
-    return Targets(aus, row_labels(path, len(aus)))
+    """One target per row of an AU CSV (OpenFace or 17 AU-name header), named by its `expression`/`name`/
+    `label`/`id` column when that names every row, each differently (e.g. examples/expressions.csv), else
+    000, 001, ..."""
+    from data.aus import read_au_rows
+    rows = read_au_rows(path, extra=LABEL_COLUMNS)
+    column = next((rows.extra[c] for c in LABEL_COLUMNS if c in rows.extra), [])
+    labels = [re.sub(r"[^A-Za-z0-9_.-]+", "_", text) for text in column]
+    if len(set(labels)) != len(rows.aus) or not all(labels):
+        labels = [f"{i:03d}" for i in range(len(rows.aus))]
+    return Targets(rows.aus, labels)
 
 
 def expression_targets(spec, intensity):

@@ -83,8 +83,8 @@ def read_frames(path, chunk=CHUNK):
 def csv_frame_aus(path):
     """An OpenFace per-frame CSV -> {0-based frame index: float32 (17,)} for the frames with a face.
     Without a `frame` column, row k is frame k."""
-    from data.aus import _read_au_rows  # the reader that also returns the kept rows' other columns
-    rows = _read_au_rows(path, extra=("frame",))
+    from data.aus import read_au_rows
+    rows = read_au_rows(path, extra=("frame",))
     if "frame" not in rows.extra:
         return dict(enumerate(rows.aus))
     table = {}
@@ -135,16 +135,16 @@ def reenact(model, photo, driver, out_path, y_src, frame_aus=None, aus_path=None
     csv_frame_aus table (read from aus_path), or None to estimate each frame's AUs. max_side: larger frames
     are shrunk to it.
     Returns {"frames": n, "without_face": m}; UserError (and no file) when no driver frame has a face."""
-    from data.progress import ProgressBar
     from inference.animate import Mp4Writer, fit_side
     from inference.edit import edit_pairs
     from inference.photo import paste_back
+    from utils.progress import progress_bar
     n_faces = len(photo.faces)
     real = np.stack([f.real for f in photo.faces])
     last = np.asarray(y_src, np.float32)            # (F, 17): what a frame without a face gets
     done = without = 0
     seen_face = False
-    bar = ProgressBar(driver.frames, "reenacting") if progress else None
+    bar = progress_bar(driver.frames, "reenacting", enabled=progress)
     with Mp4Writer(out_path, driver.fps) as video:
         for frames in read_frames(driver.path):
             if frame_aus is None:
@@ -159,11 +159,9 @@ def reenact(model, photo, driver, out_path, y_src, frame_aus=None, aus_path=None
             for k in range(len(frames)):
                 video.write(fit_side(paste_back(photo, list(fakes[k])), max_side))
             done += len(frames)
-            if bar:
-                bar.update(len(frames))
-        if bar:
-            bar.total = max(bar.total, done)
-            bar.close()
+            bar.update(len(frames))
+        bar.total = max(bar.total, done)
+        bar.close()
         if not seen_face:
             if frame_aus is None:
                 raise UserError(driver.path, f"no face found in any of its {done} frames")

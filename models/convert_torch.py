@@ -13,7 +13,7 @@ anything else (not a state dict, an unknown or missing key, a shape that does no
 naming the key and the shapes, exit code 2, and nothing is written (the run directory is built in a
 temporary folder beside it and renamed into place at the end: utils.files.replace_folder).
 
-Layouts (reference.md, "PyTorch checkpoints in the wild"): conv kernels (out, in, kh, kw) -> HWIO (kh, kw, in,
+Layouts (docs/pytorch-import.md): conv kernels (out, in, kh, kw) -> HWIO (kh, kw, in,
 out); transposed-conv kernels (in, out, kh, kw) -> (kh, kw, out, in), tf.nn.conv2d_transpose's layout, without
 flipping (both frameworks' transposed conv is the adjoint of the same cross-correlation). The official generator's
 instance norms carry gamma / beta (`weight` / `bias`) and its convs no bias; the replicate's generator is the

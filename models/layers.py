@@ -12,7 +12,7 @@ from tensorlayer.layers import Layer
 
 from models.ops import tile_aus
 
-# The reference initialisation: weights N(0, 0.02), biases 0 (reference.md, "Discriminator").
+# The reference initialisation: weights N(0, 0.02), biases 0 (docs/method.md, "Initialisation").
 WEIGHT_INIT = tl.initializers.random_normal(mean=0.0, stddev=0.02)
 ZERO_INIT = tl.initializers.zeros()
 ONE_INIT = tl.initializers.ones()
@@ -24,7 +24,7 @@ class Conv(Layer):
     as_matmul: compute the convolution as one (patches x weights) matrix product. For a layer whose
     output map is tiny and whose weight is huge (D's 1024 -> 2048 conv on a 4 x 4 map, 33.5 M weights)
     this avoids oneDNN re-laying out the weight on every call, which dominated the critic step
-    (performance.md, "A slow layer"). Same weights, same results.
+    (docs/speed.md). Same weights, same results.
     """
 
     def __init__(self, n_filter, filter_size, stride=1, pad=0, bias=True, act=None, as_matmul=False,

@@ -1,4 +1,4 @@
-"""GANimation's generator and discriminator as TensorLayer static models (reference.md, tables G and D).
+"""GANimation's generator and discriminator as TensorLayer static models (docs/method.md, "Generator" and "Discriminator").
 
     G = get_generator(image_size=128, name="G")     # inputs [real (B,H,W,3) in [-1,1], y (B,17) in [0,1]]
     color, attention = G([real, y])                  # (B,H,W,3) tanh, (B,H,W,1) sigmoid

@@ -1,6 +1,6 @@
-"""PyTorch definitions of the two upstream GANimation architectures, written from docs/reference.md.
+"""PyTorch definitions of the two upstream GANimation architectures, written from the specification (docs/method.md).
 
-Module names reproduce the upstream state-dict keys (reference.md, "PyTorch checkpoints in the wild"), so
+Module names reproduce the upstream state-dict keys (docs/pytorch-import.md), so
 `model.state_dict()` has the same keys and shapes as the released `.pth` files:
 
     official GANimation (Pumarola et al.)   OfficialGenerator / OfficialDiscriminator

@@ -1,4 +1,4 @@
-"""Shared test setup: quiet TensorFlow, the project root on sys.path, unique TensorLayer model names."""
+"""Shared test setup: quiet TensorFlow, the project root on sys.path, unique TensorLayer model names, the tiny\nnetworks' flags and the AU header."""
 import itertools
 import os
 import sys
@@ -13,6 +13,18 @@ from utils.cli import quiet_tensorflow  # noqa: E402
 quiet_tensorflow()
 
 _names = itertools.count()
+
+# train.py's flags for networks small enough to train in a test (the command-line twin of tiny_config)
+TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--n-res", "1", "--d-layers", "5",
+        "--batch", "4", "--synthetic-identities", "2", "--synthetic-per-identity", "8"]
+AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
+
+
+def pytest_collection_modifyitems(items):
+    """tests/test_learning.py trains for about a minute: slow (marked here, its file belongs to the learning work)."""
+    for item in items:
+        if item.path.name == "test_learning.py":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

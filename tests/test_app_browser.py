@@ -14,8 +14,8 @@ from utils.browser import chromium, find_chromium, free_port
 
 _browser, _why = find_chromium()
 # Skipped only where there is no browser; on CI (.ci/run installs it) a missing browser is a failure.
-pytestmark = pytest.mark.skipif(_browser is None and os.environ.get("CI") != "true",
-                                reason=f"no headless browser: {_why}")
+pytestmark = [pytest.mark.skipif(_browser is None and os.environ.get("CI") != "true",
+                               reason=f"no headless browser: {_why}"), pytest.mark.browser, pytest.mark.slow]
 
 WAIT = 180  # seconds: the first upload starts MTCNN in the server
 

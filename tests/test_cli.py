@@ -12,11 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import AU_HEADER, ROOT, TINY
 
-TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--n-res", "1", "--d-layers", "5",
-        "--batch", "4", "--synthetic-identities", "2", "--synthetic-per-identity", "8"]
-AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
+pytestmark = pytest.mark.subprocess  # all but one run the command lines
 
 
 def run(script, *args, cwd, timeout=300):
@@ -59,6 +57,7 @@ def trained_run(request, conditioning):
 
 
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
+@pytest.mark.slow
 def test_train_writes_a_complete_run_directory(request, conditioning):
     _, run_dir = trained_run(request, conditioning)
     config = json.load(open(os.path.join(run_dir, "config.json")))
@@ -78,6 +77,7 @@ def test_train_writes_a_complete_run_directory(request, conditioning):
 
 
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
+@pytest.mark.slow
 def test_infer_writes_one_png_per_au_row(request, conditioning, tmp_path):
     work, _ = trained_run(request, conditioning)
     face = tmp_path / "face.png"
@@ -91,6 +91,7 @@ def test_infer_writes_one_png_per_au_row(request, conditioning, tmp_path):
     assert cv2.imread(outputs[0]).shape == (32, 32, 3)
 
 
+@pytest.mark.slow
 def test_infer_names_outputs_by_expression(trained, tmp_path):
     work, _ = trained
     face = tmp_path / "face.png"
@@ -101,6 +102,7 @@ def test_infer_names_outputs_by_expression(trained, tmp_path):
     assert {"face_neutral.png", "face_happy.png", "face_surprise.png"} <= set(os.listdir(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_infer_reads_openface_csvs(trained, tmp_path):
     work, run_dir = trained
     face = tmp_path / "face.jpg"
@@ -115,6 +117,7 @@ def test_infer_reads_openface_csvs(trained, tmp_path):
     assert sorted(os.listdir(tmp_path / "o")) == ["face_000.png", "face_000_attention.png"]
 
 
+@pytest.mark.slow
 def test_export_only_from_a_checkpoint(trained, tmp_path):
     work, run_dir = trained
     export = os.path.join(run_dir, "export")
@@ -124,6 +127,7 @@ def test_export_only_from_a_checkpoint(trained, tmp_path):
     assert os.path.getmtime(os.path.join(export, "saved_model.pb")) > before
 
 
+@pytest.mark.slow
 def test_export_only_with_tflite(trained, tmp_path):
     work, run_dir = trained
     copy = str(tmp_path / "run")
@@ -137,6 +141,7 @@ def test_export_only_with_tflite(trained, tmp_path):
     assert_one_line_error(result, "does not exist")
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_from_the_saved_step(tmp_path):
     args = [*TINY, "--synthetic-per-identity", "50", "--epochs", "3", "--run-name", "k", "--checkpoint-every", "3"]
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -160,6 +165,7 @@ def test_sigkill_then_resume_continues_from_the_saved_step(tmp_path):
     assert os.path.exists(tmp_path / "runs" / "k" / "export" / "saved_model.pb")
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_adain_network(trained_adain, tmp_path):
     work, run_dir = trained_adain
     copy = tmp_path / "run"
@@ -271,6 +277,7 @@ def _official_layout_with_a_corrupt_image(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
     """A real-data layout through the same pipeline: imgs/ + aus.csv + train_ids.csv, one file corrupt."""
     root = _official_layout_with_a_corrupt_image(tmp_path)
@@ -278,7 +285,8 @@ def test_train_on_the_official_layout_skips_a_corrupt_image(tmp_path):
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     log = open(tmp_path / "runs" / "real" / "log.txt").read()
-    assert "8 faces, 2 steps per epoch" in log  # the corrupt file is found and left out before training and "finished 1 epochs" in log
+    assert "8 faces, 2 steps per epoch" in log  # the corrupt file is found and left out before training
+    assert "finished 1 epochs" in log
 
 
 def test_train_refuses_a_batch_larger_than_the_data(tmp_path):
@@ -287,20 +295,23 @@ def test_train_refuses_a_batch_larger_than_the_data(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_writes_json_table_and_picture(trained, tmp_path):
     work, run_dir = trained
     out = tmp_path / "eval"
     result = run("evaluate.py", "--model", run_dir, "--identities", "1", "--multi", "2", "--out", str(out), cwd=work)
     assert result.returncode == 0, result.stderr
     metrics = json.load(open(out / "eval.json"))
-    assert set(metrics["per_au"]) == set(AU_HEADER.split(",")) and "goals" in metrics
+    assert set(metrics["per_au"]) == set(AU_HEADER.split(","))
     assert np.isfinite(metrics["single_au"]["mean_gain"]) and metrics["n_identities"] == 1
-    assert "| AU12 | lip corner puller |" in (out / "eval.md").read_text()
+    table = (out / "eval.md").read_text()
+    assert "| AU12 | lip corner puller |" in table and "| no-op PSNR | " in table
     assert cv2.imread(str(out / "eval.png")).shape == (17 * 128, 4 * 128, 3)
     # Logged during training too (the tiny run's --eval-every default fires at its last step).
     assert any("eval/single_gain_mean" in json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl")))
 
 
+@pytest.mark.slow
 def test_evaluate_bad_model_and_size(trained, tmp_path):
     work, run_dir = trained
     assert_one_line_error(run("evaluate.py", "--model", str(tmp_path), cwd=work), "not a GANimation export")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 import tensorflow as tf  # noqa: E402
 
@@ -172,15 +173,18 @@ def official_networks(official_run):
 # --- parity (the replicate first: the command converting the official checkpoints runs meanwhile) -------------
 
 @pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.subprocess
 def test_replicate_parity_through_the_python_api(upstream, replicate_networks, batch):
     assert_parity(upstream["replicate"]["G"], upstream["replicate"]["D"], *replicate_networks, batch)
 
 
 @pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.subprocess
 def test_official_parity_through_the_command_and_its_checkpoint(upstream, official_networks, batch):
     assert_parity(upstream["official"]["G"], upstream["official"]["D"], *official_networks, batch)
 
 
+@pytest.mark.subprocess
 def test_the_export_edits_like_pytorch(upstream, official_run):
     """The SavedModel that infer.py loads: uint8 in and out, AUs on the 0-5 scale."""
     from inference.edit import load_model, resolve_model_dir
@@ -197,6 +201,7 @@ def test_the_export_edits_like_pytorch(upstream, official_run):
     assert np.abs(model.estimate_aus(images_uint8) - 5.0 * want["aus"]).max() <= 5 * TOLERANCE
 
 
+@pytest.mark.subprocess
 def test_the_command_writes_a_resumable_run_directory(official_run):
     run_dir, stderr = official_run
     assert sorted(os.listdir(run_dir)) == ["checkpoints", "config.json", "export", "log.txt"]
@@ -311,6 +316,7 @@ def test_only_the_tile_generator_can_be_imported(tmp_path):
     assert read_checkpoints(gen, None, "official").net.conditioning == "tile"
 
 
+@pytest.mark.subprocess
 def test_the_command_fails_with_one_line_and_writes_nothing(tmp_path):
     gen = save(tmp_path, "G.pth", small_state("replicate", c_dim=5))
     out = tmp_path / "runs" / "imported"

@@ -138,6 +138,8 @@ def test_openface_aus_are_joined_into_a_manifest(photos, tmp_path):
     assert f"skipped,{NO_CSV},one" in (out / "aus_report.csv").read_text()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_prepare_command_bad_input_leaves_nothing(photos, tmp_path):
     assert_one_line_error(run_module("data.prepare", "--photos", tmp_path / "none", "--out", tmp_path / "set"),
                           "is not a folder of photos")
@@ -154,6 +156,7 @@ def test_prepare_command_bad_input_leaves_nothing(photos, tmp_path):
 # ----------------------------------------------------------------------------------------------- convert_pickle
 
 
+@pytest.mark.subprocess
 def test_convert_pickle_writes_the_same_aus(tmp_path):
     table = {"N_0000000021_00562": au_row(1), "N_0000000021_00563": au_row(2)}
     pkl = tmp_path / "aus_openface.pkl"
@@ -171,6 +174,7 @@ def test_convert_pickle_writes_the_same_aus(tmp_path):
     assert_one_line_error(run_module("data.convert_pickle", "--allow-pickle", pkl), "exists already")
 
 
+@pytest.mark.subprocess
 def test_convert_pickle_refuses_code_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
     pkl = tmp_path / "aus_openface.pkl"

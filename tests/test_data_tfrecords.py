@@ -149,6 +149,8 @@ def test_writer_leaves_nothing_on_failure(tmp_path):
         write_shards(source, tmp_path / "out", shards=7)
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_tfrecords_command(tmp_path):
     source = files_source(tmp_path / "faces", n=6)
     lines = ["path," + ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())]

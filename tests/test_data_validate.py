@@ -198,6 +198,7 @@ def test_problems_csv_lists_everything(tmp_path):
         "warning,odd,z.jpg"]
 
 
+@pytest.mark.subprocess
 def test_validate_command(tmp_path):
     root, _ = messy_official(tmp_path)
 
@@ -239,6 +240,7 @@ def test_an_image_bomb_is_left_out_without_decoding(tmp_path):
     assert problems.skipped == {TOO_LARGE: [str(root / "bomb.png")], CORRUPT: [str(root / "b.png")]}
 
 
+@pytest.mark.subprocess
 def test_validate_command_with_an_image_bomb_and_a_truncated_png(tmp_path):
     """The bomb is left out with its reason, and no libpng message reaches the terminal: the summary says it."""
     root = bomb_manifest(tmp_path / "set")

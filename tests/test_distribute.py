@@ -8,11 +8,13 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from conftest import ROOT
+import pytest
 
-TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--n-res", "1", "--d-layers", "5",
-        "--batch", "4", "--synthetic-identities", "2", "--synthetic-per-identity", "8", "--eval-every", "0",
-        "--seed", "3", "--checkpoint-every", "3"]
+from conftest import ROOT
+from conftest import TINY as TINY_NETWORKS
+
+TINY = TINY_NETWORKS + ["--eval-every", "0", "--seed", "3", "--checkpoint-every", "3"]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # trains on two replicas and two worker processes
 # Summation order differs between one device and an all-reduce over two halves: float32 rounding. Adam turns a
 # gradient that is zero up to rounding into a full +-lr step whatever its size (its first step is lr * sign(g)), so
 # a few weights (measured 0.26%, allowed 1%) may differ by up to 2 lr per step; all others agree within 1e-6.

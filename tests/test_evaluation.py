@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from data.synthetic import render_face
-from evaluation.groundtruth import check_goals, compute_metrics, make_cases, run_cases
+from evaluation.groundtruth import compute_metrics, make_cases, run_cases
 
 
 class Oracle:
@@ -48,7 +48,6 @@ def test_a_perfect_editor_scores_one(cases):
     assert [m["single_au"][f"mean_gain@{v}"] for v in ("1", "2.5", "5")] == pytest.approx([1.0, 1.0, 1.0])
     assert m["single_au"]["error_on_changed"] == m["single_au"]["error_on_unchanged"] == 0.0
     assert m["noop_psnr"] == float("inf") and m["background_psnr"] == float("inf")
-    assert all(check_goals(m).values())
 
 
 def test_copying_the_input_scores_zero(cases):
@@ -60,8 +59,6 @@ def test_copying_the_input_scores_zero(cases):
     assert m["single_au"]["error_on_unchanged"] == pytest.approx(0.0, abs=0.02)
     assert m["interpolation"]["monotone_aus"] == 0  # a constant distance never falls
     assert m["noop_psnr"] == float("inf")
-    goals = check_goals(m)
-    assert not goals["mean_single_gain>=0.5"] and goals["noop_psnr>=30"]
 
 
 def test_noise_lowers_gain_and_psnr(cases):

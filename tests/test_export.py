@@ -44,6 +44,7 @@ def exported(tmp_path_factory):
     return out, images, aus, expected
 
 
+@pytest.mark.subprocess
 def test_export_reloads_in_a_fresh_process_with_the_same_outputs(exported, tmp_path):
     out, images, aus, expected = exported
     np.savez(tmp_path / "in.npz", images=images, aus=aus)
@@ -58,6 +59,7 @@ def test_export_reloads_in_a_fresh_process_with_the_same_outputs(exported, tmp_p
     assert got["color"].dtype == np.uint8
 
 
+@pytest.mark.subprocess
 def test_saved_model_cli_lists_both_signatures(exported):
     out = exported[0]
     cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

@@ -116,6 +116,7 @@ def test_a_partial_folder_is_never_moved_in_and_is_removed_by_the_next_write(tmp
     assert os.listdir(tmp_path) == []  # clean: the partial folder is gone
 
 
+@pytest.mark.subprocess
 def test_leftovers_of_a_running_writer_are_left_alone(tmp_path):
     """Another process (alive) is writing x: a reader or writer here neither moves nor removes its folder."""
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:

@@ -8,6 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from conftest import AU_HEADER
 from data.synthetic import render_face
 
 import infer
@@ -16,7 +17,6 @@ from inference.expressions import expression_aus
 from inference.video import fill_missing
 from utils.errors import UserError
 
-AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 OPENFACE = ["AU01_r", "AU02_r", "AU04_r", "AU05_r", "AU06_r", "AU07_r", "AU09_r", "AU10_r", "AU12_r", "AU14_r",
             "AU15_r", "AU17_r", "AU20_r", "AU23_r", "AU25_r", "AU26_r", "AU45_r"]
 
@@ -70,6 +70,7 @@ def test_weights_and_interpolation_closed_form():
         animate.frame_weights(1)
 
 
+@pytest.mark.slow
 def test_animation_gif_and_mp4_from_the_source_aus(export, photo_path, tmp_path, recorded):
     src_aus = np.linspace(0, 2, 17)
     (tmp_path / "src.csv").write_text(AU_HEADER + "\n" + ",".join(f"{v:.3f}" for v in src_aus) + "\n")

@@ -5,9 +5,12 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 import skimage.data
 
 from conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # infer.py on photos, 9-11 s each
 
 
 

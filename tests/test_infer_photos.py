@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from conftest import ROOT
+from conftest import AU_HEADER, ROOT
 from data.images import read_image
 from data.synthetic import render_face
 
@@ -19,7 +19,6 @@ from inference.edit import edit_pairs, load_model
 from test_app import png_header
 from utils.errors import UserError
 
-AU_HEADER = ",".join(f"AU{n}" for n in "01 02 04 05 06 07 09 10 12 14 15 17 20 23 25 26 45".split())
 
 
 

@@ -98,6 +98,7 @@ def test_each_package_offers_its_public_names(package):
     assert set(module.__all__) <= set(dir(module))
 
 
+@pytest.mark.subprocess
 def test_importing_the_packages_needs_no_tensorflow():
     """Their names load on first use: a command line takes names from any package and still checks its input
     before TensorFlow's slow import."""

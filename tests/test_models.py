@@ -156,15 +156,17 @@ def test_adain_is_instance_norm_modulated_by_the_embedding():
     rng = np.random.default_rng(1)
     x = tf.constant(rng.normal(2.0, 3.0, (2, 5, 5, 3)).astype(np.float32))
     e = tf.constant(rng.uniform(0, 1, (2, 4)).astype(np.float32))
+    tf.keras.utils.set_random_seed(0)  # the initial W: one fixed draw, so the bounds below hold every run
     layer = AdaIN()
     layer.build([x.shape, e.shape])
     layer._built = True
     plain = _built(InstanceNorm(affine=False), x)(x).numpy()
     assert layer.W.shape == (4, 6) and layer.b.shape == (6,)
     # W ~ N(0, 0.02), b = 0: |gamma|, |beta| are a few hundredths, so the output is the plain IN within a few
-    # percent (over 20,000 simulated initialisations: mean |difference| <= 0.055, largest element <= 0.26).
+    # percent (over 20,000 simulated initialisations: mean |difference| <= 0.055, largest element <= 0.26; this
+    # seed's draw: 0.020 and 0.086).
     difference = np.abs(layer.forward([x, e]).numpy() - plain)
-    assert difference.mean() < 0.1 and difference.max() < 0.4
+    assert difference.mean() < 0.055 and difference.max() < 0.26
     layer.W.assign(rng.normal(size=(4, 6)).astype(np.float32))
     layer.b.assign(rng.normal(size=6).astype(np.float32))
     style = e.numpy() @ layer.W.numpy() + layer.b.numpy()  # (2, 6): gamma | beta per channel

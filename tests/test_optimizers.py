@@ -60,6 +60,7 @@ def test_make_optimizer_refuses_an_unknown_variant():
         make_optimizer(LR, B1, B2, "sgd")
 
 
+@pytest.mark.torch
 def test_torch_adam_matches_torch_optim_adam():
     torch = pytest.importorskip("torch")
     w = torch.zeros(4, dtype=torch.float64, requires_grad=True)

@@ -1,4 +1,5 @@
-"""The README's table "Bad input and what it gets": every row names tests, and every test it names exists."""
+"""docs/bad-input.md's table "Bad input and what it gets" (linked from the README): every row names tests, and every
+test it names exists."""
 import os
 import re
 
@@ -6,8 +7,8 @@ from conftest import ROOT
 
 
 def table_rows():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    section = text.split("## Bad input and what it gets", 1)[1].split("\n## ", 1)[0]
+    text = open(os.path.join(ROOT, "docs", "bad-input.md"), encoding="utf-8").read()
+    section = text.split("# Bad input and what it gets", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| input")]
     return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
 
@@ -27,3 +28,10 @@ def test_every_row_of_the_bad_input_table_names_tests_that_exist():
                 source = open(path, encoding="utf-8").read()
             if name:
                 assert module and re.search(rf"^def {re.escape(name)}\(", source, re.M), (what, module, name)
+
+
+def test_the_readme_links_the_table_and_the_recipe():
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert "(docs/bad-input.md)" in readme
+    recipe = readme.split("\n## Learning to edit: the CPU recipe\n", 1)[1].split("\n## ", 1)[0]
+    assert "(docs/learning.md)" in recipe

@@ -86,6 +86,7 @@ def test_a_bf16_export_converts_through_a_float32_generator(tmp_path, name):
         write_tflite(out)
 
 
+@pytest.mark.subprocess
 def test_not_an_export_is_one_line(tmp_path):
     with pytest.raises(UserError, match="not a GANimation export"):
         write_tflite(str(tmp_path))
@@ -97,6 +98,7 @@ def test_not_an_export_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: does not exist"]
 
 
+@pytest.mark.subprocess
 def test_the_command_writes_and_checks_the_files(converted, tmp_path):
     copy = str(tmp_path / "export")
     shutil.copytree(converted[0], copy)

@@ -71,6 +71,7 @@ def test_the_au_weight_reaches_both_losses_without_a_retrace(name):
     assert steps.generator_step.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_training_follows_both_warm_ups(tmp_path, name):
     config = tiny_config(epochs=2, eval_every=0, log_every=1, att_warmup_steps=4, lambda_att_start=2.0,
                          lambda_att=0.1, cond_warmup_steps=4, lambda_cond_start=900.0, lambda_cond=100.0)
@@ -84,6 +85,7 @@ def test_training_follows_both_warm_ups(tmp_path, name):
     assert att[:4] == pytest.approx([2.0, 1.525, 1.05, 0.575]) and att[4:] == pytest.approx([0.1] * (len(att) - 4))
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=1000, max_minutes=0.02, eval_every=0)
     source = load_training_data(config)
@@ -120,6 +122,7 @@ def test_a_signal_saves_a_checkpoint_and_stops_training(tmp_path, name, monkeypa
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # train's handler is gone again
 
 
+@pytest.mark.slow
 def test_resume_drops_what_a_killed_run_logged_past_its_checkpoint(tmp_path, name, monkeypatch):
     """Killed at step 6 with the last checkpoint at 4 (steps 5 and 6 logged): the resumed run trains 5 and 6
     again, and metrics.jsonl and TensorBoard (its Python event loader, on every tag) hold every step once."""
@@ -196,6 +199,7 @@ def _changed(before, model):
 
 
 @pytest.mark.parametrize("conditioning, num_aus", [("tile", 17), ("adain", 17), ("tile", 5), ("adain", 5)])
+@pytest.mark.slow
 def test_critic_and_generator_steps_update_only_their_network(name, conditioning, num_aus):
     """Both generators, with the 17 AUs and with a label of another size."""
     config, steps = _steps(name, num_aus, conditioning=conditioning)
@@ -276,6 +280,7 @@ def test_pipeline_reads_and_resizes_image_files(tmp_path):
     np.testing.assert_allclose(real.numpy()[:, 0, 0, 0], [40 * i / 127.5 - 1 for i in range(4)], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoint_restores_weights_optimizers_and_step(tmp_path, name):
     config = tiny_config()
     run = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
@@ -337,6 +342,7 @@ def test_an_old_flat_config_json_loads_resumes_and_is_written_back_flat(tmp_path
 
 
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
+@pytest.mark.slow
 def test_bf16_mixed_precision_stays_finite_and_close_to_fp32(name, conditioning):
     """The same weights and batches through fp32 and bf16 networks: losses agree to bf16's precision."""
     config, fp32 = _steps(name, conditioning=conditioning)

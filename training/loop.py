@@ -83,7 +83,7 @@ def train(state, faces):
         return "finished" if start >= total else "max_steps"
     writer = _open_logs(state, start)
     sample_batch = _sample_batch(faces, c.net.image_size)
-    progress = Progress(stop_at, start, enabled=state.chief)
+    progress = Progress(stop_at, start, enabled=state.chief, logger=log)  # log's console lines go above the bar
     last_save = time.time()
     logged, pending = {}, {}  # the last logged means (for the progress line); tensors since the last log
     done = None  # why training stops after this step, once it does
@@ -121,7 +121,7 @@ def train(state, faces):
             if done:
                 break
     done = done or ("max_steps" if stop_at < total else "finished")  # the data ran short: files left out
-    progress.clear()
+    progress.close()
     writer.flush()
     _log_stop(state, done, spe, total, progress.elapsed())
     return done

@@ -1,18 +1,16 @@
-"""A one-line progress bar: steps, epoch, images/s, ETA and the main losses."""
-import sys
+"""The training's progress line: steps, ETA, epoch, images/s and the main losses (a tqdm bar, utils/progress.py)."""
+import logging
 import time
+
+from utils.progress import progress_bar
 
 
 class Progress:
-    def __init__(self, total_steps, start_step=0, stream=None, min_interval=0.5, enabled=True):
-        self.total, self.start_step, self.enabled = total_steps, start_step, enabled
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+    def __init__(self, total_steps, start_step=0, stream=None, enabled=True, logger=logging.root):
+        self.start_step = self.step = start_step
         self.t0 = time.time()
-        self.last_print = 0.0
-        self.step = start_step
-        self.min_interval = min_interval if self.tty else 30.0  # a log file gets a line every 30 s
-        self._width = 0
+        self.bar = progress_bar(total_steps, "", stream=stream, initial=start_step, enabled=enabled, unit="step",
+                                loggers=(logger,))
 
     def elapsed(self):
         return time.time() - self.t0
@@ -23,35 +21,15 @@ class Progress:
         return done * batch / max(self.elapsed(), 1e-9)
 
     def update(self, step, epoch, epochs, batch, metrics):
-        self.step = step
-        now = time.time()
-        if not self.enabled:
-            return
-        if now - self.last_print < self.min_interval and step != self.total and step - self.start_step > 1:
-            return
-        self.last_print = now
-        done = step - self.start_step
-        eta = (self.total - step) * self.elapsed() / max(done, 1)
-        frac = step / self.total
-        bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
         losses = " ".join(f"{k}={metrics[k]:.3f}" for k in ("D/total", "G/total") if k in metrics)
-        line = (f"[{bar}] {step}/{self.total} epoch {epoch}/{epochs} "
-                f"{self.images_per_second(batch):.1f} img/s ETA {_hms(eta)} {losses}")
-        if self.tty:
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.bar.set_postfix_str(f"epoch {epoch}/{epochs} {self.images_per_second(batch, step):.1f} img/s {losses}",
+                                 refresh=False)
+        self.bar.update(step - self.step)
+        self.step = step
 
     def clear(self):
-        """End the in-place line before other output."""
-        if self.tty and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._width = 0
+        """Erase the bar before other output (it is drawn again at the next update)."""
+        self.bar.clear()
 
-
-def _hms(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    def close(self):
+        self.bar.close()

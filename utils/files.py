@@ -5,6 +5,8 @@ A file is written to a temporary file in the same folder and renamed into place 
 `replace_folder`, which keeps the old folder usable until the new one has replaced it.
 """
 import contextlib
+import csv
+import io
 import logging
 import os
 import re
@@ -32,6 +34,20 @@ def atomic_write_bytes(path, data):
 
 def atomic_write_text(path, text):
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def csv_text(header, rows):
+    """A CSV file's text (csv.writer: fields quoted where needed, "\\n" line ends)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def atomic_write_csv(path, header, rows):
+    """Write a CSV file atomically: `path` is either the old file or the complete new one."""
+    atomic_write_text(path, csv_text(header, rows))
 
 
 def encode_image(image_rgb, ext=".png"):
