@@ -39,7 +39,7 @@ def run_train(args, log_every, runs_dir):
                "--g-conv-dim", str(args.width), "--d-conv-dim", str(args.width), "--n-res", str(args.n_res),
                "--batch", str(args.batch), "--precision", args.precision, "--max-steps", str(args.steps),
                "--eval-every", "0", "--no-export", "--log-every", str(log_every), "--runs-dir", runs_dir,
-               "--run-name", name]
+               "--run-name", name] + args.extra.split()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     started = time.time()
     result = subprocess.run(command, cwd=runs_dir, env=env, capture_output=True, text=True)
@@ -99,6 +99,8 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=10,
                         help="steps counted as warm-up (the first generator step is step 5; default 10)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per step for the steps alone")
+    parser.add_argument("--extra", default="", help="more train.py flags for every run, e.g. \"--g-ema 0.999 --adam "
+                        "keras\" (the steps alone are timed without them)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
     tf = quiet_tensorflow()
@@ -108,7 +110,7 @@ def main():
     print_machine(info, tf.__version__, None)
     precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16()[0] else "fp32")
     cfg = Config(f"{args.batch}x{args.image_size}w{args.width}r{args.n_res}")
-    print(f"train.py, {cfg.describe()}, {args.steps} steps, --precision {args.precision}", flush=True)
+    print(f"train.py, {cfg.describe()}, {args.steps} steps, --precision {args.precision} {args.extra}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as runs_dir:
         for log_every in (int(v) for v in args.log_every.split(",")):
@@ -129,8 +131,8 @@ def main():
               f"steps alone; the whole process {r['process_images_per_s'] / alone:.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(machine=info, config=cfg.as_dict(), steps=args.steps, precision=precision, runs=rows,
-                           steps_alone=steps_row), f, indent=2)
+            json.dump(dict(machine=info, config=cfg.as_dict(), steps=args.steps, precision=precision,
+                           extra=args.extra, runs=rows, steps_alone=steps_row), f, indent=2)
 
 
 if __name__ == "__main__":

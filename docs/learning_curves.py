@@ -53,6 +53,7 @@ def main(argv=None):
     parser.add_argument("--at", default="10000,30000", help="image counts for the table (comma-separated)")
     parser.add_argument("--out", help="write the plot here (PNG)")
     parser.add_argument("--title", default="")
+    parser.add_argument("--ymin", type=float, help="the plot's lowest value (early evaluations can be far below)")
     args = parser.parse_args(argv)
     curves = {}
     for item in args.runs:
@@ -84,6 +85,8 @@ def main(argv=None):
         ax.axhline(0.0, color="gray", lw=0.8, ls="--")
         ax.set_xlabel("images seen (thousands)")
         ax.set_ylabel(args.metric)
+        if args.ymin is not None:
+            ax.set_ylim(bottom=args.ymin)
         ax.set_title(args.title or args.metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
