@@ -177,6 +177,7 @@ def test_where_the_page_is():
     assert f"http://{app.network_address()}:8000 " in everywhere
 
 
+@pytest.mark.slow  # 11 s under load
 @pytest.mark.subprocess
 def test_the_app_as_a_user_runs_and_stops_it(export, tmp_path):
     """Served, it says where (and nothing about share links); stopped (SIGTERM here, as Ctrl-C), it exits 0
