@@ -18,7 +18,7 @@ import shutil
 import signal
 import tempfile
 
-from utils.cli import run_main
+from utils.cli import HelpFormatter, run_main
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,11 +31,14 @@ CSS = "#detected img, #edited img, #attention img, #gif img {width: 100%; height
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine "
-                                                       "only; 0.0.0.0 for the local network)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    m = p.add_argument_group("model")
+    m.add_argument("--model", metavar="PATH",
+                   help="an export folder or a run folder (default: the newest export under runs/)")
+    s = p.add_argument_group("serving")
+    s.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                   help="address to serve on: 127.0.0.1 is this machine only, 0.0.0.0 the local network")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help="port, 1-65535")
     return p.parse_args(argv)
 
 

@@ -12,6 +12,7 @@ import argparse
 import os
 
 from data.aus import read_au_pickle, write_au_csv
+from utils.cli import HelpFormatter
 from utils.errors import UserError
 
 
@@ -26,11 +27,14 @@ def convert(pickle_path, out_path, allow_pickle=False, overwrite=False) -> int:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m data.convert_pickle", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("pickle", help="the aus_openface.pkl to convert")
-    parser.add_argument("--out", default=None, help="the CSV to write (default: aus.csv beside the pickle)")
-    parser.add_argument("--allow-pickle", action="store_true", help="confirm that the pickle may be read")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+                                     formatter_class=HelpFormatter, epilog=__doc__)
+    reading = parser.add_argument_group("input")
+    reading.add_argument("pickle", help="the aus_openface.pkl to convert")
+    reading.add_argument("--allow-pickle", action="store_true", help="confirm that the pickle may be read")
+    writing = parser.add_argument_group("output")
+    writing.add_argument("--out", default=None, metavar="CSV",
+                         help="the CSV to write (default: aus.csv beside the pickle)")
+    writing.add_argument("--force", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.pickle)), "aus.csv")
     n = convert(args.pickle, out, args.allow_pickle, args.force)

@@ -34,6 +34,7 @@ from data.aus import NoRows
 from data.constants import AU_NAMES
 from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from data.problems import Problems, write_problems_csv
+from utils.cli import HelpFormatter
 from utils.errors import UserError
 from utils.files import csv_text
 from utils.progress import progress_bar
@@ -209,29 +210,39 @@ def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fract
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--photos", help="folder of photos (sub-folders included)")
-    parser.add_argument("--out", required=True, help="the data set folder (new, or a prepared one with --aus only)")
-    parser.add_argument("--aus", help="folder of OpenFace CSVs of the crops, <crop name>.csv")
-    parser.add_argument("--size", type=int, default=128, help="crop side in pixels (default: 128)")
-    parser.add_argument("--margin", type=float, default=None,
-                        help="context around the face, a fraction of the tight crop per side (default: 0.1)")
-    faces = parser.add_mutually_exclusive_group()
-    faces.add_argument("--largest", action="store_true", help="photos with several faces: crop the largest")
-    faces.add_argument("--all-faces", action="store_true", help="photos with several faces: crop them all")
-    parser.add_argument("--test-fraction", type=float, default=0.1, help="photos for the test split (default: 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
-    parser.add_argument("--detect-confidence", type=float, default=0.9, help="MTCNN score to accept a face (0.9)")
-    parser.add_argument("--min-face", type=int, default=40, help="smallest face box width in pixels (default: 40)")
-    parser.add_argument("--min-confidence", type=float, default=None,
-                        help="OpenFace rows with a lower confidence are not used")
+                                     formatter_class=HelpFormatter, epilog=__doc__)
+    io = parser.add_argument_group("inputs and output (--photos, --aus or both)")
+    io.add_argument("--photos", metavar="DIR", help="folder of photos (sub-folders included)")
+    io.add_argument("--aus", metavar="DIR", help="folder of OpenFace CSVs of the crops, <crop name>.csv")
+    io.add_argument("--out", required=True, metavar="DIR",
+                    help="the data set folder (new, or a prepared one with --aus only)")
+    crops = parser.add_argument_group("faces and crops")
+    crops.add_argument("--size", type=int, default=128, metavar="N", help="crop side in pixels, at least 16")
+    crops.add_argument("--margin", type=float, default=None, metavar="X",
+                       help="context around the face, a fraction of the tight crop per side, 0-1 (default: 0.1)")
+    several = crops.add_mutually_exclusive_group()  # neither: photos with several faces are skipped
+    several.add_argument("--largest", action="store_true", help="photos with several faces: crop the largest")
+    several.add_argument("--all-faces", action="store_true", help="photos with several faces: crop them all")
+    crops.add_argument("--detect-confidence", type=float, default=0.9, metavar="X",
+                       help="MTCNN score to accept a face")
+    crops.add_argument("--min-face", type=int, default=40, metavar="N", help="smallest face box width in pixels")
+    split = parser.add_argument_group("split and AUs")
+    split.add_argument("--test-fraction", type=float, default=0.1, metavar="X",
+                       help="photos for the test split, in [0, 1)")
+    split.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the split")
+    split.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                       help="OpenFace rows with a lower confidence are not used")
     args = parser.parse_args(argv)
-    if args.size < 16 or not 0 <= args.test_fraction < 1 or (args.margin is not None and not 0 <= args.margin <= 1):
-        raise UserError(None, "need --size >= 16, 0 <= --test-fraction < 1 and 0 <= --margin <= 1")
+    if args.photos is None and args.aus is None:
+        raise UserError(None, "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)")
+    if args.size < 16:
+        raise UserError("--size", f"{args.size} is less than 16 pixels")
+    if not 0 <= args.test_fraction < 1:
+        raise UserError("--test-fraction", f"{args.test_fraction:g} is outside [0, 1)")
+    if args.margin is not None and not 0 <= args.margin <= 1:
+        raise UserError("--margin", f"{args.margin:g} is outside [0, 1]")
     problems = Problems()
     if args.photos is None:
-        if args.aus is None:
-            raise UserError(None, "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)")
         rows = read_crops_csv(args.out)
         text = join_aus(args.out, args.aus, rows, args.min_confidence, problems)
         from utils.files import atomic_write_text

@@ -912,18 +912,24 @@ def main(argv=None):
     import argparse
 
     from data.images import write_image
-    from utils.cli import run_main
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--identity", type=int, default=HELD_OUT_IDENTITY_OFFSET,
-                        help=f"who (default {HELD_OUT_IDENTITY_OFFSET}, the first held-out identity)")
-    parser.add_argument("--aus", default="", help="AU intensities on 0-5, e.g. 12=4,25=2 (default: neutral)")
-    parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
-    parser.add_argument("--out", required=True, help="output image file (PNG or JPEG)")
+    from utils.cli import HelpFormatter, run_main
+    parser = argparse.ArgumentParser(prog="python -m data.synthetic", description=main.__doc__,
+                                     formatter_class=HelpFormatter)
+    face = parser.add_argument_group("face")
+    face.add_argument("--identity", type=int, default=HELD_OUT_IDENTITY_OFFSET, metavar="N",
+                      help=f"who, 0 or more (default: {HELD_OUT_IDENTITY_OFFSET}, the first held-out identity)")
+    face.add_argument("--aus", default="", metavar="AU=VALUE,...",
+                      help="AU intensities on 0-5, e.g. 12=4,25=2 (default: neutral)")
+    face.add_argument("--size", type=int, default=128, metavar="N", help=f"image size in pixels, at least {MIN_SIZE}")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", required=True, metavar="FILE", help="output image file (PNG or JPEG)")
     args = parser.parse_args(argv)
 
     def render():
-        if args.size < MIN_SIZE or args.identity < 0:
-            raise UserError(None, f"--size must be >= {MIN_SIZE} and --identity >= 0")
+        if args.size < MIN_SIZE:
+            raise UserError("--size", f"{args.size} is less than {MIN_SIZE} pixels")
+        if args.identity < 0:
+            raise UserError("--identity", f"{args.identity} is negative")
         write_image(args.out, render_face(args.identity, parse_au_assignments(args.aus), args.size))
         print(args.out)
 

@@ -16,28 +16,35 @@ import sys
 
 from data.dataset import load_dataset
 from data.shards import ShardSet, write_shards
+from utils.cli import HelpFormatter
 from utils.errors import UserError
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m data.tfrecords", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--data", required=True, help="the data set to convert (any layout train.py reads)")
-    parser.add_argument("--out", required=True, help="the new folder for the shards")
-    parser.add_argument("--shards", type=int, required=True,
-                        help="number of files; aim for 100-200 MB each (about 15k faces of 128 px)")
-    parser.add_argument("--size", type=int, default=128, help="side of the stored images (default: 128)")
-    parser.add_argument("--split", default="train", help="which split to write (default: train)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of resized images (default: 95)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the order over the shards (default: 0)")
-    parser.add_argument("--allow-pickle", action="store_true", help="read aus_openface.pkl (restricted unpickler)")
-    parser.add_argument("--min-confidence", type=float, default=None,
-                        help="OpenFace folders: skip face rows with lower confidence")
-    parser.add_argument("--strict", action="store_true", help="stop when the check finds any problem")
-    parser.add_argument("--workers", type=int, default=4, help="threads that read and encode images (default: 4)")
+                                     formatter_class=HelpFormatter, epilog=__doc__)
+    data = parser.add_argument_group("data set")
+    data.add_argument("--data", required=True, metavar="PATH",
+                      help="the data set to convert (any layout train.py reads)")
+    data.add_argument("--split", default="train", metavar="NAME", help="which split to write")
+    data.add_argument("--allow-pickle", action="store_true", help="read aus_openface.pkl (restricted unpickler)")
+    data.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                      help="OpenFace folders: skip face rows with lower confidence")
+    data.add_argument("--strict", action="store_true", help="stop when the check finds any problem")
+    shards = parser.add_argument_group("shards")
+    shards.add_argument("--out", required=True, metavar="DIR", help="the new folder for the shards")
+    shards.add_argument("--shards", type=int, required=True, metavar="N",
+                        help="number of files, 1 to the number of samples; aim for 100-200 MB each (about 15k "
+                             "faces of 128 px)")
+    shards.add_argument("--size", type=int, default=128, metavar="N", help="side of the stored images, at least 8")
+    shards.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG quality of resized images, 1-100")
+    shards.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the order over the shards")
+    shards.add_argument("--workers", type=int, default=4, metavar="N", help="threads that read and encode images")
     args = parser.parse_args(argv)
-    if args.size < 8 or not 1 <= args.quality <= 100:
-        raise UserError(None, "--size must be at least 8 and --quality between 1 and 100")
+    if args.size < 8:
+        raise UserError("--size", f"{args.size} is less than 8 pixels")
+    if not 1 <= args.quality <= 100:
+        raise UserError("--quality", f"{args.quality} is not a JPEG quality between 1 and 100")
     faces = load_dataset(args.data, args.split, args.allow_pickle, args.min_confidence, args.size, args.strict,
                          stream=sys.stdout)
     if isinstance(faces, ShardSet):

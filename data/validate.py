@@ -25,21 +25,25 @@ import sys
 
 from data.dataset import load_dataset
 from data.problems import Problems, write_problems_csv
+from utils.cli import HelpFormatter
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m data.validate", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("data", help="a data set: official layout folder, manifest, OpenFace folder or shards")
-    parser.add_argument("--split", default="train", help="which split to check (default: train)")
-    parser.add_argument("--image-size", type=int, default=128,
-                        help="warn about images of another size (default: 128; 0 to skip)")
-    parser.add_argument("--allow-pickle", action="store_true", help="read aus_openface.pkl (restricted unpickler)")
-    parser.add_argument("--min-confidence", type=float, default=None,
-                        help="OpenFace folders: skip face rows with lower confidence")
-    parser.add_argument("--strict", action="store_true", help="exit with an error when anything is wrong")
-    parser.add_argument("--workers", type=int, default=8, help="threads that read images (default: 8)")
-    parser.add_argument("--report", default=None, help="write every problem to this CSV (kind,reason,sample)")
+                                     formatter_class=HelpFormatter, epilog=__doc__)
+    data = parser.add_argument_group("data set")
+    data.add_argument("data", help="a data set: official layout folder, manifest, OpenFace folder or shards")
+    data.add_argument("--split", default="train", metavar="NAME", help="which split to check")
+    data.add_argument("--allow-pickle", action="store_true", help="read aus_openface.pkl (restricted unpickler)")
+    data.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                      help="OpenFace folders: skip face rows with lower confidence")
+    checks = parser.add_argument_group("checks and report")
+    checks.add_argument("--image-size", type=int, default=128, metavar="N",
+                        help="warn about images of another size; 0 to skip")
+    checks.add_argument("--strict", action="store_true", help="exit with an error when anything is wrong")
+    checks.add_argument("--report", default=None, metavar="CSV",
+                        help="write every problem to this CSV (kind,reason,sample)")
+    checks.add_argument("--workers", type=int, default=8, metavar="N", help="threads that read images")
     args = parser.parse_args(argv)
     problems = Problems()
     try:

@@ -70,20 +70,15 @@ def check_outputs(images, targets, options, limit):
 
 
 def _check_args(args):
-    """Flag combinations and values, before anything is read."""
-    chosen = [f for f, v in (("--aus", args.aus), ("--expression", args.expression), ("--ref", args.ref))
-              if v is not None]
+    """What argparse cannot say, before anything is read: which flags go together, and the values' ranges
+    (infer.py's mutually exclusive groups already took one target: --aus, --expression, --ref or --driver)."""
     if args.driver:
-        if args.expression or args.ref or args.animate:
-            raise UserError("--driver", "drives the face from the video (or its --aus CSV): it does not take "
-                                        "--expression, --ref or --animate")
-        if args.strip:
-            raise UserError("--driver", "writes a video; --strip is for still images and animations")
-    elif len(chosen) != 1:
-        raise UserError(None, "give the target expression with one of --aus CSV, --expression NAME, "
-                              "--ref IMAGE (or a driving video with --driver)"
-                        if not chosen else f"give only one of {', '.join(chosen)}")
-    if args.animate and args.animate < 2:
+        for flag, given in (("--animate", args.animate), ("--strip", args.strip)):
+            if given:
+                raise UserError("--driver", f"writes a video at the driver's frame rate; {flag} is for still targets")
+    elif args.driver_aus:
+        raise UserError("--driver-aus", "goes with --driver VIDEO (the CSV's rows are the driver's frames)")
+    if args.animate is not None and args.animate < 2:
         raise UserError("--animate", f"needs at least 2 frames, got {args.animate}")
     if args.pingpong and not args.animate:
         raise UserError("--pingpong", "goes with --animate N")
@@ -119,7 +114,7 @@ def main(args):
     paths = photos_in(args.src) if folder else [args.src]
     image = None if folder else read_image(args.src)
     targets = tg.expression_targets(args.expression, args.intensity) if args.expression else None
-    if args.aus and not args.driver:
+    if args.aus:
         targets = tg.csv_targets(args.aus)
     rows = tg.read_source_aus(args.src_aus) if args.src_aus else None
     if rows is not None and folder and len(rows) != 1:
@@ -130,7 +125,7 @@ def main(args):
     if args.driver:
         from inference.video import csv_frame_aus, open_driver
         driver = open_driver(args.driver)
-        frame_aus = csv_frame_aus(args.aus) if args.aus else None
+        frame_aus = csv_frame_aus(args.driver_aus) if args.driver_aus else None
     else:
         check_outputs(len(paths), 1 if targets is None else len(targets.aus), options, args.max_outputs)
     from inference.edit import load_model, resolve_model_dir
@@ -177,7 +172,7 @@ def _drive(model, photo, driver, frame_aus, rows, args, options):
     y_src = source_aus(model, [photo], rows, args.src_aus, options.batch_size)[0]
     stem = output_stems([args.src])[0]
     out_path = video_path(options.out, stem, args.driver)
-    stats = reenact(model, photo, driver, out_path, y_src, frame_aus, args.aus, options.margin,
+    stats = reenact(model, photo, driver, out_path, y_src, frame_aus, args.driver_aus, options.margin,
                     options.min_confidence, options.batch_size, options.progress, VIDEO_MAX_SIDE)
     print(out_path)
     for path in write_face_crops(photo, stem, options.out) if options.save_crops else []:

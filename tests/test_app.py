@@ -157,6 +157,18 @@ def test_app_command_line_errors(tmp_path):
     assert os.listdir(tmp_path) == []  # nothing written
 
 
+def test_app_flags_help_and_port_range(capsys):
+    import app
+    with pytest.raises(SystemExit) as exit_info:
+        app.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert flat.index("model: --model PATH") < flat.index("serving: --host ADDRESS")
+    assert "(default: 127.0.0.1)" in flat and "--port N port, 1-65535 (default: 7860)" in flat
+    with pytest.raises(UserError, match=r"^--port: 70000 is not a port number$"):
+        app.main(["--port", "70000"])
+
+
 def test_where_the_page_is():
     import app
     assert app.where("127.0.0.1", 7860) == "open http://127.0.0.1:7860"
@@ -165,6 +177,7 @@ def test_where_the_page_is():
     assert f"http://{app.network_address()}:8000 " in everywhere
 
 
+@pytest.mark.slow  # 11 s under load
 @pytest.mark.subprocess
 def test_the_app_as_a_user_runs_and_stops_it(export, tmp_path):
     """Served, it says where (and nothing about share links); stopped (SIGTERM here, as Ctrl-C), it exits 0

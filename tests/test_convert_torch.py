@@ -172,18 +172,21 @@ def official_networks(official_run):
 
 # --- parity (the replicate first: the command converting the official checkpoints runs meanwhile) -------------
 
+@pytest.mark.slow  # its fixtures upstream + official_run: 34 s under load
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.subprocess
 def test_replicate_parity_through_the_python_api(upstream, replicate_networks, batch):
     assert_parity(upstream["replicate"]["G"], upstream["replicate"]["D"], *replicate_networks, batch)
 
 
+@pytest.mark.slow  # its fixtures upstream + official_run: 34 s under load
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.subprocess
 def test_official_parity_through_the_command_and_its_checkpoint(upstream, official_networks, batch):
     assert_parity(upstream["official"]["G"], upstream["official"]["D"], *official_networks, batch)
 
 
+@pytest.mark.slow  # its fixtures upstream + official_run: 34 s under load
 @pytest.mark.subprocess
 def test_the_export_edits_like_pytorch(upstream, official_run):
     """The SavedModel that infer.py loads: uint8 in and out, AUs on the 0-5 scale."""
@@ -201,6 +204,7 @@ def test_the_export_edits_like_pytorch(upstream, official_run):
     assert np.abs(model.estimate_aus(images_uint8) - 5.0 * want["aus"]).max() <= 5 * TOLERANCE
 
 
+@pytest.mark.slow  # its fixtures upstream + official_run: 34 s under load
 @pytest.mark.subprocess
 def test_the_command_writes_a_resumable_run_directory(official_run):
     run_dir, stderr = official_run
@@ -332,6 +336,7 @@ def test_the_command_fails_with_one_line_and_writes_nothing(tmp_path):
     assert result.returncode == 2 and "already exists" in result.stderr
 
 
+@pytest.mark.slow  # 35 s under load
 def test_a_killed_import_is_finished_or_removed_by_the_next_one(tmp_path):
     """Kills injected at the run directory's last file operations (tests/test_folders.py): config.json (written
     last, the marker) and the folder into place. Killed after it was complete, the run directory is recovered

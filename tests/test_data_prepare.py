@@ -153,6 +153,30 @@ def test_prepare_command_bad_input_leaves_nothing(photos, tmp_path):
                           "no crops.csv")
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["--largest", "--all-faces"], "argument --all-faces: not allowed with argument --largest"),
+])
+def test_prepare_refuses_exclusive_flags_with_argparse(tmp_path, capsys, flags, words):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--photos", str(tmp_path), "--out", str(tmp_path / "set"), *flags])
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("flags, message", [
+    ([], "give --photos (to crop faces) or --aus (to join OpenFace AUs into --out)"),
+    (["--photos", "P", "--size", "8"], "--size: 8 is less than 16 pixels"),
+    (["--photos", "P", "--test-fraction", "1"], "--test-fraction: 1 is outside [0, 1)"),
+    (["--photos", "P", "--margin", "1.5"], "--margin: 1.5 is outside [0, 1]"),
+])
+def test_prepare_flag_values_are_checked_first(tmp_path, flags, message):
+    with pytest.raises(UserError) as error:
+        main(["--out", str(tmp_path / "set"), *[str(tmp_path) if f == "P" else f for f in flags]])
+    assert str(error.value) == message
+    assert os.listdir(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------------------------- convert_pickle
 
 

@@ -171,6 +171,17 @@ def test_tfrecords_command(tmp_path):
     assert not (tmp_path / "more").exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--size", "4"], "--size: 4 is less than 8 pixels"),
+    (["--quality", "0"], "--quality: 0 is not a JPEG quality between 1 and 100"),
+])
+def test_tfrecords_flag_values_are_checked_before_the_data(tmp_path, flags, message):
+    from data.tfrecords import main
+    with pytest.raises(UserError) as error:  # the data set does not exist: the flags were checked first
+        main(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "shards"), "--shards", "2", *flags])
+    assert str(error.value) == message
+
+
 def test_a_killed_write_is_finished_or_removed_by_the_next_one(tmp_path):
     """Kills injected at the writer's file operations (tests/test_folders.py): killed before the folder was
     complete, nothing is left at --out; killed after, the next write finds it complete. Either way the next

@@ -158,7 +158,7 @@ def test_driver_with_an_openface_csv(export, photo_path, tmp_path, recorded):
         lines.append(f"{frame}, 0, {frame / 25:.2f}, 0.9, {success}, " + ", ".join([f"{value}"] * 17))
     (tmp_path / "of.csv").write_text("\n".join(lines) + "\n")
     assert infer.main(args(photo_path, tmp_path / "out", "--model", export, "--driver", tmp_path / "drive.mp4",
-                           "--aus", tmp_path / "of.csv", "--no-detect")) == 0
+                           "--driver-aus", tmp_path / "of.csv", "--no-detect")) == 0
     assert [float(r[0]) for r in recorded] == [1, 1, 3, 4, 4]
     assert video_info(tmp_path / "out" / "astro_drive.mp4") == (25.0, 5, 32, 32)  # --no-detect: the crop
 

@@ -318,15 +318,50 @@ def test_more_outputs_than_the_limit_are_refused_before_the_model_loads(export, 
 # --- bad input: a UserError naming the flag or file, nothing written ---
 
 @pytest.mark.parametrize("extra, words", [
-    ([], "one of --aus CSV, --expression NAME, --ref IMAGE"),
-    (["--expression", "happy", "--ref", "x.png"], "only one of --expression, --ref"),
+    ([], "one of the arguments --aus --expression --ref --driver is required"),
+    (["--expression", "happy", "--ref", "x.png"], "argument --ref: not allowed with argument --expression"),
+    (["--aus", "a.csv", "--expression", "happy"], "argument --expression: not allowed with argument --aus"),
+    (["--driver", "v.mp4", "--expression", "happy"], "argument --expression: not allowed with argument --driver"),
+    (["--driver", "v.mp4", "--aus", "a.csv"], "argument --aus: not allowed with argument --driver"),
+    (["--aus", "a.csv", "--no-detect", "--detect"], "argument --detect: not allowed with argument --no-detect"),
+])
+def test_flags_argparse_refuses_together(capsys, extra, words):
+    """Targets are one mutually exclusive group (required), --detect / --no-detect another: argparse's own
+    message names both flags, exit code 2, before anything is read."""
+    with pytest.raises(SystemExit) as exit_info:
+        infer.main(["--src", "face.png", "--quiet", *extra])
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_help_has_sections_and_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        infer.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    sections = ["inputs:", "target expression (exactly one of --aus, --expression, --ref, --driver):", "faces:",
+                "model:", "outputs:", "animation (of a still target; not with --driver):"]
+    assert [text.index(s) for s in sections] == sorted(text.index(s) for s in sections)
+    flat = " ".join(text.split())
+    for words in ["--intensity X strength of --expression on the 0-5 scale (default: 3.5)",
+                  "--fps X frame rate of --animate (default: 12.0)", "--out DIR output folder (default: out)",
+                  "--max-outputs N", "(default: 1000)", "--batch-size N crops per model call (default: 16)"]:
+        assert words in flat
+    assert "(default: None)" not in flat and "(default: False)" not in flat
+
+
+@pytest.mark.parametrize("extra, words", [
     (["--expression", "joy"], "unknown expression 'joy'"),
     (["--expression", "happy", "--intensity", "7"], "--intensity: 7 is outside"),
     (["--expression", "happy", "--face", "first"], "--face"),
     (["--expression", "happy", "--animate", "1"], "--animate: needs at least 2 frames"),
     (["--expression", "happy", "--pingpong"], "--pingpong: goes with --animate"),
     (["--expression", "happy", "--margin", "2"], "--margin"),
-    (["--driver", "v.mp4", "--expression", "happy"], "--driver: drives the face"),
+    (["--driver", "v.mp4", "--animate", "4"], "--driver: writes a video at the driver's frame rate; --animate is"),
+    (["--driver", "v.mp4", "--strip"], "--driver: writes a video at the driver's frame rate; --strip is"),
+    (["--expression", "happy", "--driver-aus", "a.csv"], "--driver-aus: goes with --driver"),
+    (["--expression", "happy", "--fps", "0"], "--fps: 0 is not a frame rate"),
+    (["--expression", "happy", "--batch-size", "0"], "--batch-size: must be at least 1"),
     (["--driver", "nowhere.mp4"], "nowhere.mp4: does not exist"),
     (["--driver", "BAD"], "is not a readable video"),
     (["--ref", "nowhere.png"], "nowhere.png: does not exist"),

@@ -56,6 +56,7 @@ def _ema_run(tmp_path, name, suffix, **overrides):
     return TrainingState(config, str(tmp_path), name_suffix=name(suffix))
 
 
+@pytest.mark.slow  # 11 s under load
 def test_the_moving_average_follows_its_formula(tmp_path, name):
     run = _ema_run(tmp_path, name, "_a")
     steps = run.steps
@@ -70,6 +71,7 @@ def test_the_moving_average_follows_its_formula(tmp_path, name):
     assert steps.generator_step.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow  # 12 s under load
 def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name):
     run = _ema_run(tmp_path, name, "_a", epochs=1)
     train(run, load_training_data(run.config))  # 4 steps, 1 generator step every 5: nothing yet;
@@ -133,6 +135,7 @@ def test_au_noise_reaches_the_au_head_only(name):
     assert float(noisy_m["D/cond"]) == pytest.approx(float(tf.reduce_mean((expected_aus - y_src) ** 2)), rel=1e-4)
 
 
+@pytest.mark.slow  # 17 s under load
 def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name):
     config = tiny_config(au_head_start=3, epochs=2, eval_every=2, eval_identities=1, sample_every=2, log_every=1,
                          critic_steps=1, att_warmup_steps=2, lambda_att_start=5.0)
@@ -159,6 +162,7 @@ def test_the_au_head_start_trains_only_the_critics_au_regression(tmp_path, name)
 
 # --- the nonsaturating loss with a lazy R1 ---
 
+@pytest.mark.slow  # 11 s under load
 def test_the_nonsaturating_critic_step_and_its_lazy_r1(name):
     config, steps = _steps(name, gan_loss="nonsaturating", r1_gamma=2.0, r1_every=4)
     real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
@@ -197,6 +201,7 @@ def test_color_tv_enters_the_generator_loss(name):
 
 # --- --max-steps and --precision auto ---
 
+@pytest.mark.slow  # 14 s under load
 def test_max_steps_stops_with_a_checkpoint_and_resume_continues(tmp_path, name):
     config = tiny_config(epochs=3, max_steps=5, eval_every=0)  # 3 epochs of 4 steps; stop at 5
     source = load_training_data(config)

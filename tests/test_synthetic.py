@@ -300,3 +300,15 @@ def test_make_synthetic_source_held_out_identities():
 def test_make_synthetic_source_rejects_bad_arguments(kwargs):
     with pytest.raises(UserError):
         make_synthetic_faces(**kwargs)
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--size", "8"], "error: --size: 8 is less than 32 pixels"),
+    (["--identity", "-1"], "error: --identity: -1 is negative"),
+])
+def test_face_command_bad_flags_are_one_line(tmp_path, capsys, flags, line):
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main(["--out", str(tmp_path / "face.png"), *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == line + "\n"
+    assert not (tmp_path / "face.png").exists()

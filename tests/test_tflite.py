@@ -39,6 +39,7 @@ def converted(export, tmp_path_factory):
     return copy, paths
 
 
+@pytest.mark.slow  # its fixture converted (three conversions): 12 s under load
 def test_the_files_sit_in_the_export(converted):
     copy, paths = converted
     assert paths == [os.path.join(copy, f"edit_{v}.tflite") for v in ("fp32", "fp16", "dynamic")]
@@ -48,6 +49,7 @@ def test_the_files_sit_in_the_export(converted):
     assert LoadedModel(copy).edit(*faces(1))["images"].shape == (1, 32, 32, 3)  # still an export
 
 
+@pytest.mark.slow  # its fixture converted (three conversions): 12 s under load
 @pytest.mark.parametrize("variant", ["fp32", "fp16", "dynamic"])
 def test_outputs_match_the_saved_model(converted, variant):
     copy, _ = converted
@@ -66,6 +68,7 @@ def test_outputs_match_the_saved_model(converted, variant):
         assert got_levels <= levels and got_attention <= attention, (variant, got_levels, got_attention)
 
 
+@pytest.mark.slow  # 10 s under load
 def test_a_bf16_export_converts_through_a_float32_generator(tmp_path, name):
     from models.networks import build_networks
     config = tiny_config(precision="bf16").net
@@ -98,6 +101,7 @@ def test_not_an_export_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: does not exist"]
 
 
+@pytest.mark.slow  # 11 s under load, and its fixture converted
 @pytest.mark.subprocess
 def test_the_command_writes_and_checks_the_files(converted, tmp_path):
     copy = str(tmp_path / "export")

@@ -23,6 +23,7 @@ def _by_name(model):
     return {w.name[len(model.name) + 1:]: w.numpy() for w in model.all_weights}
 
 
+@pytest.mark.slow  # 21 s under load
 def test_a_trained_adain_run_moves_to_five_labels_and_trains(tmp_path, name):
     config = tiny_config(conditioning="adain")
     (tmp_path / "config.json").write_text(config.to_json())

@@ -4,6 +4,7 @@ and one-line errors.
 Bad input raises utils.errors.UserError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
 with code 2, with no traceback.
 """
+import argparse
 import contextlib
 import dataclasses
 import os
@@ -15,6 +16,20 @@ def option(default, help_text, cli=True):
     """A configuration field that is also a command-line flag, with its --help text (cli=False: recorded in the
     configuration, but not a flag). training/config.py makes the flags from these fields."""
     return dataclasses.field(default=default, metadata={"help": help_text, "cli": cli})
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help of every command line: the description as written (its examples and tables), and each flag's help
+    followed by "(default: X)", as training/config.py writes it. Nothing is added where there is nothing to show
+    (no default, a switch that is off) or where the help says its default itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is False or default == argparse.SUPPRESS
+                or "default" in text):
+            return text
+        return text + " (default: %(default)s)"
 
 
 @contextlib.contextmanager
