@@ -205,6 +205,7 @@ def _aus_file(tmp_path, text, name="aus.csv"):
 GOOD_ROW = ",".join(["1"] * 17)
 
 
+@pytest.mark.slow  # the `trained` fixture trains a tiny model first (about 18 s)
 @pytest.mark.parametrize("case, text, words", [
     ("wrong_count", "AU01,AU02\n1,2\n", ["aus.csv", "missing"]),
     ("non_numeric", AU_HEADER + "\n" + ",".join(["x"] * 17) + "\n", ["aus.csv"]),
@@ -219,6 +220,7 @@ def test_infer_bad_au_csvs(trained, tmp_path, face, case, text, words):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # the `trained` fixture
 def test_infer_bad_images_and_models(trained, tmp_path, face):
     work, run_dir = trained
     aus = _aus_file(tmp_path, AU_HEADER + "\n" + GOOD_ROW + "\n")
