@@ -24,18 +24,25 @@ class TorchAdam(tf.keras.optimizers.Adam):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **kwargs)
 
     def update_step(self, gradient, variable, learning_rate):
+        """One fused kernel per variable (TensorFlow's ApplyAdam), with its epsilon rescaled so that the update
+        is PyTorch's: ApplyAdam computes w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + e), which is
+        lr * m_hat / (sqrt(v_hat) + eps) for e = eps * sqrt(1 - b2^t). One pass over the weights instead of the
+        separate element-wise ops of Keras' update (measured faster: docs/speed.md)."""
         dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        gradient = tf.cast(gradient, dtype)
         t = tf.cast(self.iterations + 1, dtype)  # 1 at the first update
-        correction1 = 1.0 - tf.pow(tf.cast(self.beta_1, dtype), t)
-        correction2 = 1.0 - tf.pow(tf.cast(self.beta_2, dtype), t)
+        beta1_power = tf.pow(tf.cast(self.beta_1, dtype), t)
+        beta2_power = tf.pow(tf.cast(self.beta_2, dtype), t)
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
-        self.assign_add(m, (gradient - m) * (1.0 - self.beta_1))
-        self.assign_add(v, (tf.square(gradient) - v) * (1.0 - self.beta_2))
-        denominator = tf.sqrt(v) / tf.sqrt(correction2) + self.epsilon  # sqrt(v_hat) + eps
-        self.assign_sub(variable, (lr / correction1) * m / denominator)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_handle(variable), m=_handle(m), v=_handle(v), beta1_power=beta1_power, beta2_power=beta2_power,
+            lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype) * tf.sqrt(1.0 - beta2_power), grad=tf.cast(gradient, dtype))
+
+
+def _handle(variable):
+    """The resource handle of a tf.Variable, or of the tf.Variable inside a Keras variable (Adam's moments)."""
+    return (variable.value if isinstance(variable, tf.keras.Variable) else variable).handle
 
 
 def make_optimizer(lr, beta1, beta2, variant="torch"):
