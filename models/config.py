@@ -25,6 +25,14 @@ class NetworkConfig:
     d_conv_dim: int = option(64, "discriminator width: channels of its first layer (paper: 64)")
     n_res: int = option(6, "residual blocks in the generator's bottleneck (paper: 6)")
     d_layers: int = option(6, "stride-2 conv layers in the discriminator (paper: 6)")
+    d_projection: bool = option(False, "beyond the paper: a conditional critic (projection discriminator, Miyato & "
+                                       "Koyama 2018): a third head h(x) of 17 values, and the realness becomes "
+                                       "D_I(x) + <h(x), y> for the image's AUs y (real: its own, fake: the target), so "
+                                       "the adversarially trained critic, not only the AU regressor, judges whether "
+                                       "an output shows its AUs")
+    g_color_residual: bool = option(False, "beyond the paper: the color mask is the input plus a change, "
+                                           "clip(real + tanh(.), -1, 1), so that where the attention opens and "
+                                           "nothing should change it need not repaint the input")
     g_norm_affine: bool = option(True, "generator instance norms with learnable gamma/beta (official GANimation; "
                                        "ganimation_replicate: off)")
     g_conv_bias: bool = option(False, "generator convs with biases (ganimation_replicate; official GANimation: off)")

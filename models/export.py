@@ -51,7 +51,7 @@ class GANimationModule(tf.Module):
         return {"images": to_uint8_pixels(fake), "attention": attention, "color": to_uint8_pixels(color)}
 
     def _estimate_aus(self, images):
-        _, aus = self._D(to_model_pixels(images))
+        aus = self._D(to_model_pixels(images))[1]
         return {"aus": to_openface_aus(aus)}
 
 

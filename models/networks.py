@@ -38,6 +38,10 @@ def _residual_block(x, dim, norm, bias, dtype, name):
     return tl.layers.Elementwise(tf.add, name=f"{name}_add")([x, h])
 
 
+def _add_clipped(a, b, name=None):
+    return tf.clip_by_value(a + b, -1.0, 1.0)
+
+
 def _label_embedding(y, dim, name):
     """The AdaIN generator's domain embedding: labels (B, K) -> (B, dim), two fully connected layers with
     LeakyReLU(0.01), He-initialised so that the embedding starts at the scale of its input. Only the first
@@ -51,7 +55,7 @@ def _label_embedding(y, dim, name):
 
 
 def get_generator(image_size=128, conv_dim=64, n_res=6, num_aus=NUM_AUS, norm_affine=True, conv_bias=False,
-                  conditioning="tile", adain_dim=64, compute_dtype="float32", name="generator"):
+                  conditioning="tile", adain_dim=64, compute_dtype="float32", name="generator", color_residual=False):
     """The GANimation generator: (image, AUs) -> (color mask, attention mask).
 
     image_size: H = W, a multiple of 4. conv_dim: width of the first layer (64 in the paper).
@@ -66,6 +70,9 @@ def get_generator(image_size=128, conv_dim=64, n_res=6, num_aus=NUM_AUS, norm_af
       and sees the source image only). Only the embedding's first layer depends on num_aus, so a trained
       generator can be moved to another label set (models/transfer.py).
     compute_dtype: "bfloat16" for mixed precision (float32 weights, bf16 convolutions, float32 outputs).
+    color_residual (beyond the paper, --g-color-residual): the color mask is clip(real + tanh(...), -1, 1), a change
+    of the input rather than a whole new image, so that where the attention opens and nothing should change the
+    mask has an easy target (0) instead of repainting the input. No new weights.
     Parameters at the defaults and 128 x 128: 8,471,296 (tile), 8,841,088 (adain, adain_dim 64).
     The model carries `conditioning` and `label_size` attributes (recorded by models/export.py).
     """
@@ -104,6 +111,8 @@ def get_generator(image_size=128, conv_dim=64, n_res=6, num_aus=NUM_AUS, norm_af
 
     heads = dict(bias=False, compute_dtype=dt, out_dtype=tf.float32)
     color = Conv(3, 7, 1, 3, act=tf.nn.tanh, name=f"{n}_color", **heads)(x)  # (B, H, W, 3)
+    if color_residual:  # beyond the paper: the color mask is the input plus a change, clipped to [-1, 1]
+        color = tl.layers.Elementwise(_add_clipped, name=f"{n}_color_residual")([real, color])
     attention = Conv(1, 7, 1, 3, act=tf.nn.sigmoid, name=f"{n}_attention", **heads)(x)  # (B, H, W, 1)
     G = tl.models.Model(inputs=[real, y], outputs=[color, attention], name=n)
     G.conditioning, G.label_size = conditioning, num_aus
@@ -111,13 +120,15 @@ def get_generator(image_size=128, conv_dim=64, n_res=6, num_aus=NUM_AUS, norm_af
 
 
 def get_discriminator(image_size=128, conv_dim=64, n_layers=6, num_aus=NUM_AUS, compute_dtype="float32",
-                      name="discriminator"):
+                      name="discriminator", projection=False):
     """The GANimation critic: image -> (realness map, AU estimate).
 
     Six Conv4x4-s2 + LeakyReLU(0.01) layers (conv_dim doubling each time), then two bias-free heads on the
     last feature map: a 3 x 3 critic head -> (B, H/2^n, W/2^n, 1), and an AU head whose kernel covers the
     whole map -> (B, num_aus), linear. image_size must be a multiple of 2 ** n_layers.
     compute_dtype: "bfloat16" for mixed precision (float32 weights and outputs).
+    projection (beyond the paper, --d-projection): a third head like the AU head, h(x) (B, num_aus), that the
+    training step projects on the AU labels (realness + <h(x), y>, training/steps.py `realness`).
     Parameters at the defaults and 128 x 128: 44,860,352.
     """
     if image_size % (2 ** n_layers):
@@ -136,7 +147,11 @@ def get_discriminator(image_size=128, conv_dim=64, n_layers=6, num_aus=NUM_AUS, 
     k = image_size // 2 ** n_layers
     aus = Conv(num_aus, k, 1, 0, as_matmul=True, name=f"{n}_aus", **heads)(x)  # (B, 1, 1, num_aus)
     aus = tl.layers.Reshape([-1, num_aus], name=f"{n}_aus_flat")(aus)  # (B, num_aus), never squeeze()
-    return tl.models.Model(inputs=real, outputs=[realness, aus], name=n)
+    outputs = [realness, aus]
+    if projection:
+        h = Conv(num_aus, k, 1, 0, as_matmul=True, name=f"{n}_projection", **heads)(x)
+        outputs.append(tl.layers.Reshape([-1, num_aus], name=f"{n}_projection_flat")(h))  # (B, num_aus)
+    return tl.models.Model(inputs=real, outputs=outputs, name=n)
 
 
 def build_networks(net, name_suffix="", num_aus=NUM_AUS):
@@ -145,7 +160,7 @@ def build_networks(net, name_suffix="", num_aus=NUM_AUS):
     num_aus: the label size of both networks (the 17 AUs of the data; another for transfer learning)."""
     G = build_generator(net, "G" + name_suffix, num_aus)
     D = get_discriminator(net.image_size, net.d_conv_dim, net.d_layers, num_aus, compute_dtype=net.compute_dtype(),
-                          name="D" + name_suffix)
+                          name="D" + name_suffix, projection=net.d_projection)
     return G, D
 
 
@@ -153,7 +168,7 @@ def build_generator(net, name, num_aus=NUM_AUS):
     """The generator of a NetworkConfig (also the --g-ema average's copy)."""
     return get_generator(net.image_size, net.g_conv_dim, net.n_res, num_aus, norm_affine=net.g_norm_affine,
                          conv_bias=net.g_conv_bias, conditioning=net.conditioning, adain_dim=net.adain_dim,
-                         compute_dtype=net.compute_dtype(), name=name)
+                         compute_dtype=net.compute_dtype(), name=name, color_residual=net.g_color_residual)
 
 
 def count_parameters(model):

@@ -13,7 +13,7 @@ from models.networks import build_networks
 from training.config import TrainConfig, load_training_data, resolve_precision
 from training.loop import train
 from training.state import TrainingState
-from training.steps import GANimationSteps
+from training.steps import GANimationSteps, generate
 
 
 def _steps(name, **overrides):
@@ -188,6 +188,54 @@ def test_the_wgan_default_never_runs_r1(name):
     assert not any(steps.r1_due(s) for s in range(10))
 
 
+# --- --d-projection ---
+
+def test_the_projection_critic_judges_images_with_their_labels(name):
+    """With --d-projection D has a third head h(x), the realness is D_I(x) + <h(x), y> with each image's own
+    labels (real: y_src, fake: y_tgt, the interpolate: both interpolated), the head learns, and off is the paper."""
+    config, steps = _steps(name, d_projection=True)
+    assert len(steps.D.outputs) == 3 and not tiny_config().net.d_projection
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    realness, _, h = steps.D(real)
+    assert h.shape == (config.batch, 17)
+    expected = realness + tf.reshape(tf.reduce_sum(h * y_src, axis=-1), [-1, 1, 1, 1])
+    np.testing.assert_allclose(steps._realness(steps.D(real), y_src).numpy(), expected.numpy(), rtol=1e-5)
+    # The critic's adversarial term uses it: recompute D/adv by hand from the weights before the step.
+    fake, _, _ = generate(steps.G, real, y_tgt)
+    adv = (tf.reduce_mean(steps._realness(steps.D(fake), y_tgt)) - tf.reduce_mean(steps._realness(steps.D(real), y_src)))
+    head = [w for w in steps.D.all_weights if "projection" in w.name]
+    assert head, "the projection head has weights"
+    before = [w.numpy().copy() for w in head]
+    m = steps.critic_step(real, y_src, y_tgt, alpha, extras)
+    assert float(m["D/adv"]) == pytest.approx(float(adv), rel=1e-4, abs=1e-6)
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(head, before)), "the projection head learns"
+    # And the generator's adversarial term reads the projection with the target labels.
+    outputs = steps.D(generate(steps.G, real, y_tgt)[0])
+    g_adv = -tf.reduce_mean(steps._realness(outputs, y_tgt))
+    g = steps.generator_step(real, y_src, y_tgt, alpha, extras)
+    assert float(g["G/adv"]) == pytest.approx(float(g_adv), rel=1e-4, abs=1e-6)
+
+
+# --- --g-color-residual ---
+
+def test_the_residual_color_mask_is_the_input_plus_a_change(name):
+    """With --g-color-residual the color mask is clip(real + tanh(.), -1, 1): with the color head's weights at 0
+    it is the input itself (the paper's mask is then 0, a gray image); off by default."""
+    assert not tiny_config().net.g_color_residual
+    config = tiny_config(g_color_residual=True)
+    residual, _ = build_networks(config.net, name_suffix=name("_res"))
+    plain, _ = build_networks(tiny_config().net, name_suffix=name("_plain"))
+    real, y = _batch(config)
+    real = real * 1.5  # some pixels outside [-1, 1], to see the clip
+    for G in (residual, plain):
+        G.eval()
+        for w in G.all_weights:
+            if "color" in w.name:
+                w.assign(tf.zeros_like(w))
+    np.testing.assert_allclose(residual([real, y])[0].numpy(), tf.clip_by_value(real, -1, 1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(plain([real, y])[0].numpy(), 0.0, atol=1e-6)
+
+
 # --- the color mask's smoothness ---
 
 def test_color_tv_enters_the_generator_loss(name):
@@ -230,7 +278,6 @@ def test_the_identity_loss_enters_the_generator_loss(name):
     """--lambda-idt: G asked for the source's own AUs must return the input; its L1 joins the weighted sum."""
     config, steps = _steps(name, lambda_idt=4.0)
     real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
-    from training.steps import generate
     idt, _, _ = generate(steps.G, real, y_src)  # before the step moves the weights
     expected_idt = float(tf.reduce_mean(tf.abs(idt - real)))
     m = {k: float(v) for k, v in steps.generator_step(real, y_src, y_tgt, alpha, extras).items()}

@@ -185,20 +185,31 @@ class GANimationSteps:
             total += self.config.lambda_au_jacobian * terms["D/au_jacobian"]
         return terms, total
 
+    def _realness(self, outputs, aus):
+        """The critic's realness map from D's outputs; with --d-projection plus <h(x), y> for the labels `aus`
+        (B, 17), broadcast over the map (so every loss that averages the map sees the projection once)."""
+        if not self.config.net.d_projection:
+            return outputs[0]
+        projection = tf.reduce_sum(outputs[2] * tf.cast(aus, outputs[2].dtype), axis=-1)
+        return outputs[0] + tf.reshape(projection, [-1, 1, 1, 1])
+
     def _critic_replica(self, real, y_src, y_tgt, alpha, extras, r1):
         c = self.config
         fake, _, _ = generate(self.G, real, y_tgt)
         fake = tf.stop_gradient(fake)
         parts = [real, fake] + ([real + extras["au_noise"]] if "au_noise" in extras else [])
         with tf.GradientTape() as tape:
-            realness, aus = self.D(tf.concat(parts, axis=0))  # one pass over real and fake (and noisy real)
-            realness, aus = tf.split(realness, len(parts), axis=0), tf.split(aus, len(parts), axis=0)
-            real_realness, fake_realness = realness[0], realness[1]
+            outputs = [tf.split(o, len(parts), axis=0) for o in self.D(tf.concat(parts, axis=0))]  # one pass
+            aus = outputs[1]
+            real_realness = self._realness([o[0] for o in outputs], y_src)
+            fake_realness = self._realness([o[1] for o in outputs], y_tgt)
             # The AU head learns from the real images, or from their noisy copies with --au-noise.
             terms, au_total = self._au_losses(aus[-1] if "au_noise" in extras else aus[0], y_src, real, extras)
             if c.gan_loss == "wgan-gp":
                 adv = losses.critic_adversarial(real_realness, fake_realness)
-                gp = losses.gradient_penalty(lambda x: self.D(x)[0], real, fake, alpha)
+                # With --d-projection the interpolate's label is interpolated the same way as its pixels.
+                y_hat = tf.reshape(alpha, [-1, 1]) * y_src + (1.0 - tf.reshape(alpha, [-1, 1])) * y_tgt
+                gp = losses.gradient_penalty(lambda x: self._realness(self.D(x), y_hat), real, fake, alpha)
                 total = adv + c.lambda_gp * gp + au_total
                 terms.update({"D/adv": adv, "D/gp": gp})
             else:  # nonsaturating, with R1 on real images every r1_every steps (this trace computes it or not)
@@ -206,7 +217,7 @@ class GANimationSteps:
                 total = adv + au_total
                 terms["D/adv"] = adv
                 if r1:
-                    terms["D/r1"] = losses.r1_penalty(lambda x: self.D(x)[0], real)
+                    terms["D/r1"] = losses.r1_penalty(lambda x: self._realness(self.D(x), y_src), real)
                     total += 0.5 * c.r1_gamma * c.r1_every * terms["D/r1"]
             replica_share = total / self.strategy.num_replicas_in_sync  # the optimizer sums over replicas
         self._apply(tape, replica_share, self.D, self.opt_d)
@@ -226,7 +237,8 @@ class GANimationSteps:
         with tf.GradientTape() as tape:
             fake, color_fake, att_fake = generate(self.G, real, y_tgt)
             rec, color_rec, att_rec = generate(self.G, fake, y_src)  # the cycle back to the source expression
-            fake_realness, fake_aus = self.D(fake)
+            fake_outputs = self.D(fake)
+            fake_realness, fake_aus = self._realness(fake_outputs, y_tgt), fake_outputs[1]
             if c.gan_loss == "wgan-gp":
                 adv = losses.generator_adversarial(fake_realness)
             else:
