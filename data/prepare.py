@@ -159,21 +159,22 @@ def read_crops_csv(dataset) -> List[Dict]:
 
 def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
     """The manifest text (path, split, 17 AUs) for the crops whose OpenFace CSV has a usable face row."""
-    from data.readers import best_openface_row
+    from data.readers import best_openface_rows
 
     if not os.path.isdir(csv_dir):
         raise UserError(csv_dir, "is not a folder (expected OpenFace's output: one <crop name>.csv per crop)")
-    lines = []
+    have, names, lines = [], [], []  # the crops with an OpenFace CSV, their names; the manifest rows
     for r in rows:
         name = os.path.splitext(os.path.basename(r["path"]))[0]
-        csv_path = os.path.join(csv_dir, name + ".csv")
-        if not os.path.isfile(csv_path):
+        if os.path.isfile(os.path.join(csv_dir, name + ".csv")):
+            have.append(r)
+            names.append(name)
+        else:
             problems.skip(NO_CSV, name)
-            continue
-        try:
-            aus = best_openface_row(csv_path, min_confidence)
-        except NoRows as exc:
-            problems.skip(f"{exc.problem} in its OpenFace CSV" if exc.problem.startswith("AU value") else NO_ROW, name)
+    csv_paths = [os.path.join(csv_dir, name + ".csv") for name in names]
+    for r, name, aus in zip(have, names, best_openface_rows(csv_paths, min_confidence)):
+        if isinstance(aus, NoRows):
+            problems.skip(f"{aus.problem} in its OpenFace CSV" if aus.problem.startswith("AU value") else NO_ROW, name)
             continue
         lines.append([r["path"], r["split"]] + [f"{v:.6g}" for v in aus.astype(np.float64)])  # float32: 6 digits
     if not lines:
