@@ -22,7 +22,6 @@ The same photos and flags give the same files. The data set folder is built unde
 renamed into place when complete, crops.csv written last (utils.files.replace_folder), so a failed or killed run
 leaves no DATASET (and the next run removes what a killed one left); the join rewrites manifest.csv atomically.
 """
-import argparse
 import csv
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from data.aus import NoRows
 from data.constants import AU_NAMES
 from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from data.problems import Problems, write_problems_csv
-from utils.cli import HelpFormatter
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 from utils.files import csv_text
 from utils.progress import progress_bar
@@ -210,8 +209,7 @@ def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fract
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter, epilog=__doc__)
+    parser = ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0], epilog=__doc__)
     io = parser.add_argument_group("inputs and output (--photos, --aus or both)")
     io.add_argument("--photos", metavar="DIR", help="folder of photos (sub-folders included)")
     io.add_argument("--aus", metavar="DIR", help="folder of OpenFace CSVs of the crops, <crop name>.csv")

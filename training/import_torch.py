@@ -5,7 +5,6 @@
     write_run_dir(checkpoints, "runs/official")                     # config.json, checkpoints/, export/, log.txt
     convert("G.pth", "D.pth", "official", "runs/official")          # both, as the command
 """
-import argparse
 import itertools
 import json
 import os
@@ -14,6 +13,7 @@ import sys
 from models import convert_torch
 from models.convert_torch import VARIANTS, assign_weights, read_checkpoints
 from training.config import TrainConfig
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 
 _suffixes = itertools.count()
@@ -68,9 +68,8 @@ def convert(gen_path, dis_path, variant, out_dir, image_size=None):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m models.convert_torch", description=convert_torch.__doc__.split("\n\nPython API")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m models.convert_torch", description=convert_torch.__doc__.split("\n\nPython API")[0])
     parser.add_argument("--gen", required=True, metavar="G.pth",
                         help="generator state dict (official: net_epoch_E_id_G.pth; replicate: E_net_gen.pth)")
     parser.add_argument("--dis", metavar="D.pth", help="discriminator state dict (official: net_epoch_E_id_D.pth; "
