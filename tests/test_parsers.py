@@ -1,5 +1,5 @@
 """The command lines' flags, parsed in-process: a mistake is one line on stderr and exit code 2 (utils.cli's
-ArgumentParser, which every command line uses)."""
+ArgumentParser, which every command line uses), and --help has its sections."""
 import os
 
 import pytest
@@ -63,3 +63,14 @@ def test_every_command_line_uses_the_one_line_parser():
                         found.append(os.path.relpath(path, ROOT))
     assert found == [], "use utils.cli.ArgumentParser (one-line errors) in " + ", ".join(found)
 
+
+def test_convert_torch_help_has_sections(capsys):
+    from training.import_torch import parse_args
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.index("checkpoints (PyTorch state dicts, read with weights_only=True):") < text.index("output:")
+    flat = " ".join(text.split())
+    assert "--variant {official,replicate}" in flat and "--out RUN_DIR the run directory to write" in flat
+    assert "--image-size N face crop size (default: read from the discriminator, else 128)" in flat
