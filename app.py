@@ -11,14 +11,13 @@ expression preset, edits the face and pastes it back into the photo; the attenti
 sliders' expression. Files over 25 MB, images over 50 megapixels and files that are not images are refused with
 a message in the page. Nothing leaves the machine: no share link, no analytics, no fonts from the web.
 """
-import argparse
 import atexit
 import os
 import shutil
 import signal
 import tempfile
 
-from utils.cli import HelpFormatter, run_main
+from utils.cli import ArgumentParser, run_main
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: it reads this at import
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,7 +30,7 @@ CSS = "#detected img, #edited img, #attention img, #gif img {width: 100%; height
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p = ArgumentParser(description=__doc__)
     m = p.add_argument_group("model")
     m.add_argument("--model", metavar="PATH",
                    help="an export folder or a run folder (default: the newest export under runs/)")

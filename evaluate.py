@@ -9,14 +9,13 @@ interpolation monotonicity, attention saturation, and the discriminator's AU est
 Writes eval.json, eval.md and eval.png (per AU: source | true target | output | attention) to --out
 (default: RUN/eval).
 """
-import argparse
 import os
 
-from utils.cli import quiet_tensorflow, run_main
+from utils.cli import ArgumentParser, quiet_tensorflow, run_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="an export folder or a run folder with export/")
     parser.add_argument("--out", help="output folder (default: <run folder>/eval)")
     parser.add_argument("--identities", type=int, default=8, help="held-out identities (default 8)")

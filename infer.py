@@ -18,16 +18,14 @@ AUs (AU01 ... AU45), one target expression per row, intensities on OpenFace's 0-
 OUT/<src name>_<row>.png, or _<label> when the CSV has an expression/name/label/id column (--expression: the
 expression's name; --ref: ref_<reference name>).
 """
-import argparse
-
-from utils.cli import HelpFormatter, run_main
+from utils.cli import ArgumentParser, run_main
 
 
 def parse_args(argv=None):
     """infer.py's flags, in the sections of --help. argparse refuses a second target (or none) with exit code 2;
     inference/cli.py checks what argparse cannot say (which flags go together, ranges)."""
     from inference.cli import MAX_OUTPUTS
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p = ArgumentParser(description=__doc__)
     i = p.add_argument_group("inputs")
     i.add_argument("--src", required=True, metavar="PATH",
                    help="the photo (any size; JPEG, PNG, ...) or a folder of photos")

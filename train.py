@@ -5,15 +5,13 @@
   python train.py --resume runs/RUN                        # continue a stopped run from its last checkpoint
   python train.py --export-only --resume runs/RUN          # write RUN/export from the last checkpoint
 """
-import argparse
-
-from utils.cli import interrupted, quiet_tensorflow, run_main
+from utils.cli import ArgumentParser, interrupted, quiet_tensorflow, run_main
 
 
 def parse_args(argv=None):
     from training.config import add_config_arguments
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = ArgumentParser(
+        description=__doc__,
         epilog="Every run gets its own folder under --runs-dir with config.json, log.txt, metrics.jsonl, "
                "TensorBoard events (tb/), sample grids (samples/), checkpoints/ and the SavedModel (export/).")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "

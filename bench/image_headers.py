@@ -9,7 +9,6 @@ probe: data.images.image_size_from_header, and PIL.Image.open(...).size (which r
 nothing). For scale, also times data.dataset.check_image, the data check's whole work per file (read, header,
 hash, a reduced decode). Reports microseconds per file and the time for 200,000 files, the best of --repeats runs.
 """
-import argparse
 import io
 import os
 import sys
@@ -23,6 +22,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from data.images import image_size_from_header  # noqa: E402
+from utils.cli import ArgumentParser  # noqa: E402
 
 
 def write_files(folder, n, size):
@@ -62,7 +62,7 @@ def best_seconds(fn, items, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="how many files")
     parser.add_argument("--size", type=int, default=128, help="their width and height")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each timing; the best is reported")

@@ -11,7 +11,6 @@
    the model already loaded.
 Medians are reported; the machine is shared and noisy, so compare numbers from one run.
 """
-import argparse
 import json
 import os
 import statistics
@@ -24,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.train_step import time_calls  # noqa: E402
-from utils.cli import quiet_tensorflow  # noqa: E402
+from utils.cli import ArgumentParser, quiet_tensorflow  # noqa: E402
 
 
 def make_export(folder, size=128):
@@ -123,7 +122,7 @@ def bench_folder(model, export, folder, out, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--model", help="an export or run folder (default: an untrained full-size 128 px export)")
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per stage")

@@ -9,7 +9,6 @@ after one warm-up epoch, and reports the median images/s of each. Also times the
 data.validate on the JPEG folder. Training needs about 4 images/s on a CPU; the goal for the shards is
 1500 images/s, so that the input pipeline is never what a GPU waits for.
 """
-import argparse
 import json
 import os
 import statistics
@@ -19,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import quiet_tensorflow  # noqa: E402
+from utils.cli import ArgumentParser, quiet_tensorflow  # noqa: E402
 
 
 def faces_as_jpegs(source, folder):
@@ -63,7 +62,7 @@ def bench_check(paths, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="synthetic faces (default: 2000)")
     parser.add_argument("--size", type=int, default=128, help="image side (default: 128)")
     parser.add_argument("--batch", type=int, default=25, help="batch size (default: 25)")

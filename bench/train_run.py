@@ -17,7 +17,6 @@ the same batch again and again, timed in this process after the runs). --log-eve
 host and writes them at every step; at the default 10 the loop keeps the steps' scalars as tensors and averages
 them every 10 steps only (training/loop.py).
 """
-import argparse
 import datetime
 import json
 import os
@@ -29,7 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from utils.cli import quiet_tensorflow  # noqa: E402
+from utils.cli import ArgumentParser, quiet_tensorflow  # noqa: E402
 
 
 def run_train(args, log_every, runs_dir):
@@ -88,7 +87,7 @@ def _precision(run_dir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--width", type=int, default=32, help="--g-conv-dim and --d-conv-dim (default 32)")
     parser.add_argument("--n-res", type=int, default=4)

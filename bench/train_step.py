@@ -31,7 +31,6 @@ single image), against the goals of issue #16: images/s >= 1.3x, generator step 
 The host's CPU (model, family, flags avx512_bf16 / amx) heads the output and the JSON: bf16 numbers mean
 something only where bf16 runs natively. The machine is shared and noisy: compare medians from one run.
 """
-import argparse
 import datetime
 import gc
 import json
@@ -45,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import quiet_tensorflow  # noqa: E402
+from utils.cli import ArgumentParser, quiet_tensorflow  # noqa: E402
 
 # Practical convolution peaks on this machine, 2 threads (docs/speed.md: a 3x3 256->256 conv on 25x32x32).
 CONV_PEAK_GFLOPS = {"fp32": 215.0, "bf16": 437.0}
@@ -482,7 +481,7 @@ def print_row(row):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--configs", default="25x128,8x64,8x64w32r4",
                         help="BATCHxSIZE[wWIDTH][rRES] list (default: 25x128,8x64,8x64w32r4)")
     parser.add_argument("--precisions", default="fp32", help="fp32 and/or bf16 (default: fp32)")

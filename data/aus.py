@@ -11,16 +11,16 @@ Accepted inputs (all validated: 17 finite AU intensities per row on OpenFace's 0
 * The official GANimation `aus_openface.pkl` (a pickled dict id -> 17 floats), only when the caller allows
   pickles, and then through a restricted unpickler that can build nothing but numpy arrays (`read_au_pickle`).
 
-A CSV is parsed once, by the `csv` module, which knows each row's line number, and its columns are converted by
-numpy. (pandas.read_csv alone takes 0.63 ms on a one-row OpenFace CSV, four times this whole reader's 0.16 ms:
-two more minutes for a folder of 200,000 of them, one per face crop.) A CSV without a header is refused, the message listing the expected column
-names: clear beats guessing. Values up to `AU_TOLERANCE` outside [0, 5] (OpenFace sometimes writes 5.0x) are
-clipped; anything further out is an error. Every problem is a `UserError` that names the file and says what is
-wrong, and for a bad cell the line number and column; except that the AU tables of a data set (`read_au_table`,
-`read_au_pickle`, `read_au_rows(lenient=True)`) leave a bad row out and say why, the one way a data set reports
-bad samples.
+A CSV is parsed by pandas (every cell read as the string it is, so that a bad cell is reported with its line
+and column) and its columns are converted by numpy. Many one-row OpenFace CSVs, one per face crop, are parsed
+together (`read_au_files`): one pd.read_csv costs more to start than a one-row file costs to read. A CSV
+without a header is refused, the message listing the expected column names: clear beats guessing. Values up to
+`AU_TOLERANCE` outside [0, 5] (OpenFace sometimes writes 5.0x) are clipped; anything further out is an error.
+Every problem is a `UserError` that names the file and says what is wrong, and for a bad cell the line number and
+column; except that the AU tables of a data set (`read_au_table`, `read_au_pickle`, `read_au_rows(lenient=True)`)
+leave a bad row out and say why, the one way a data set reports bad samples.
 """
-import csv
+import io
 import os
 import pickle
 import re
@@ -184,50 +184,73 @@ def _numbers(path, cells, lines, names, empty_ok=False):
         raise UserError(path, f"line {lines[r]}, column {names[c]}: {cell!r} is not a number") from None
 
 
-def _read_rows(path):
-    """(line number, cells) of every line of a CSV file with anything on it."""
+_PANDAS = dict(header=None, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
+# every cell as the file writes it, a string ("" when empty, and for the missing fields of a short record); blank
+# lines are records too, so that each record's line is known
+
+
+def _read_text(path) -> str:
+    """A CSV file's text (UTF-8, a BOM dropped), with "\\n" line ends."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, skipinitialspace=True)
-            return [(reader.line_num, row) for row in reader if len(row) > 1 or (row and row[0].strip())]
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(path, "does not exist") from None
+    except IsADirectoryError:
+        raise UserError(path, "is a folder, expected a CSV file") from None
     except UnicodeDecodeError as exc:
         raise UserError(path, f"not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise UserError(path, f"malformed CSV ({exc})") from None
     except OSError as exc:
         raise UserError(path, f"cannot read: {exc.strerror or exc}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=False) -> AuRows:
-    """Read an AU CSV (OpenFace or plain): the kept rows' AUs, line numbers, confidences and `extra` columns
-    (by lower-case name, when the file has them).
+def _parse(path, text):
+    """One pd.read_csv of a CSV's text -> the records but blank lines: (cells (R, C) str, the line each ends on
+    (R,), its number of fields (R,)). A record longer than the header is an error."""
+    import pandas as pd  # here: 0.35 s to import, which only a CSV needs
+    body = text.lstrip()
+    first = text.count("\n", 0, len(text) - len(body)) + 1  # the header's line
+    try:
+        cells = pd.read_csv(io.StringIO(body), **_PANDAS).to_numpy()
+    except ValueError as exc:  # pandas' ParserError, in the words of the other messages
+        long = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if long:
+            raise UserError(path, f"line {int(long[2]) + first - 1}: {long[3]} fields, but the header has "
+                                  f"{long[1]}") from None
+        open_quote = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if open_quote:
+            raise UserError(path, f"line {int(open_quote[1]) + first}: a quote that is never closed") from None
+        raise UserError(path, f"malformed CSV ({str(exc).split('C error: ')[-1].strip()})") from None
+    breaks = np.zeros(len(cells), int)  # line breaks inside quoted fields
+    if '"' in body:
+        breaks = np.array([sum(cell.count("\n") for cell in row) for row in cells])
+    lines = first + np.arange(len(cells)) + np.cumsum(breaks)
+    widths = np.full(len(cells), cells.shape[1])
+    padded = np.flatnonzero(cells[:, -1] == "")  # maybe short (pandas pads those with ""): count their fields
+    physical = body.split("\n") if len(padded) else []
+    for k in padded:
+        record = "\n".join(physical[lines[k] - first - breaks[k]:lines[k] - first + 1])
+        widths[k] = pd.read_csv(io.StringIO(record), **_PANDAS).shape[1] if '"' in record else record.count(",") + 1
+    blank = (widths == 1) & (cells[:, 0] == "")
+    return cells[~blank], lines[~blank], widths[~blank]
 
-    lenient: rows with empty, NaN or out-of-range AUs are returned as NaN rows with `problems` saying why,
-    instead of raising (malformed files are errors either way). No usable row raises NoRows."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise UserError(path, "does not exist")
-    if os.path.isdir(path):
-        raise UserError(path, "is a folder, expected a CSV file")
-    rows = _read_rows(path)
-    if not rows:
-        raise UserError(path, "empty file (no header line)")
-    names = [cell.strip() for cell in rows[0][1]]
+
+def _rows(path, cells, lines, widths, min_confidence, extra, lenient):
+    """read_au_rows of parsed records, the header first -> (AuRows, the kept records' indices after the header)."""
+    names = [cell.strip() for cell in cells[0]]
     au_idx = _au_columns(path, names)
     lower = [n.lower() for n in names]
     named = {n: lower.index(n) for n in ("success", "confidence", *extra) if n in lower}
-    for line, row in rows[1:]:
-        if len(row) > len(names) or len(row) <= max(au_idx + list(named.values())):
-            raise UserError(path, f"line {line}: {len(row)} fields, but the header has {len(names)}")
-    if len(rows) == 1:
+    short = np.flatnonzero(widths <= max(au_idx + list(named.values())))
+    if len(short):
+        raise UserError(path, f"line {lines[short[0]]}: {widths[short[0]]} fields, but the header has {len(names)}")
+    if len(cells) == 1:
         raise NoRows(path, "no data rows (only a header)")
-    lines = np.array([line for line, _ in rows[1:]])
-    numeric = au_idx + [named[n] for n in ("success", "confidence") if n in named]  # the AUs first
-    table = np.array([[row[i] for i in numeric] for _, row in rows[1:]], dtype=object)  # (N, 17 + 0-2) str
+    cells, lines = cells[1:], lines[1:]
 
     def column(name):  # (N,) float64 values of the success or confidence column
-        k = numeric.index(named[name])
-        return _numbers(path, table[:, k:k + 1], lines, [names[named[name]]])[0][:, 0]
+        return _numbers(path, cells[:, [named[name]]], lines, [names[named[name]]])[0][:, 0]
 
     keep, why = np.ones(len(lines), dtype=bool), []
     if "success" in named:
@@ -251,14 +274,91 @@ def read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=F
         raise NoRows(path, f"no usable rows: all {len(lines)} rows skipped ({'; '.join(why)})")
 
     kept = np.flatnonzero(keep)
-    raw, empty = _numbers(path, table[kept, :NUM_AUS], lines[kept], [names[i] for i in au_idx], lenient)
+    au_names = [names[i] for i in au_idx]
+    raw, empty = _numbers(path, cells[kept][:, au_idx], lines[kept], au_names, lenient)
     labels = [f"line {lines[k]}" for k in kept]
-    aus, problems = _checked_aus(path, raw, labels, [names[i] for i in au_idx], lenient)
+    aus, problems = _checked_aus(path, raw, labels, au_names, lenient)
     if lenient:
         problems = [AU_EMPTY if e else p for e, p in zip(empty.any(axis=1), problems)]
     return AuRows(aus=aus, lines=labels, confidence=None if confidence is None else confidence[kept],
-                  extra={n: [rows[k + 1][1][i].strip() for k in kept] for n, i in named.items() if n in extra},
-                  problems=problems)
+                  extra={n: [cell.strip() for cell in cells[kept, i]] for n, i in named.items() if n in extra},
+                  problems=problems), kept
+
+
+def read_au_rows(path, min_confidence=None, extra: Sequence[str] = (), lenient=False) -> AuRows:
+    """Read an AU CSV (OpenFace or plain): the kept rows' AUs, line numbers, confidences and `extra` columns
+    (by lower-case name, when the file has them).
+
+    lenient: rows with empty, NaN or out-of-range AUs are returned as NaN rows with `problems` saying why,
+    instead of raising (malformed files are errors either way). No usable row raises NoRows."""
+    path = os.fspath(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise UserError(path, "empty file (no header line)")
+    return _rows(path, *_parse(path, text), min_confidence, extra, lenient)[0]
+
+
+def read_au_files(paths, min_confidence=None, lenient=False, chunk=1000) -> list:
+    """read_au_rows(path, min_confidence, lenient=lenient) of many files: for each, in order, its AuRows or the
+    NoRows it raises. Any other error is raised, for the first file that has one, as read_au_rows words it.
+
+    A data set of face crops has a one-row OpenFace CSV per image, and pandas takes longer to start a parse than
+    to parse one row; so the files with the same header line are parsed together, their bodies one after another
+    under it, `chunk` files at a time. A file with a quote (which may hide a line break) is read alone."""
+    results = []
+    for start in range(0, len(paths), chunk):
+        part = [os.fspath(p) for p in paths[start:start + chunk]]
+        try:
+            results += _read_together(part, min_confidence, lenient)
+        except UserError:  # one of them is wrong: read one by one, so that the first is reported as on its own
+            results += [_alone(p, min_confidence, lenient) for p in part]
+    return results
+
+
+def _read_together(paths, min_confidence, lenient):
+    texts = [_read_text(p) for p in paths]
+    results, groups = [None] * len(paths), {}
+    for k, text in enumerate(texts):
+        if '"' in text or not text[:1].strip():
+            results[k] = _alone(paths[k], min_confidence, lenient)
+        else:
+            groups.setdefault(text.partition("\n")[0], []).append(k)
+    for header, members in groups.items():
+        bodies = [texts[k].partition("\n")[2] for k in members]
+        bodies = [b + "\n" if b and not b.endswith("\n") else b for b in bodies]
+        starts = np.cumsum([2] + [b.count("\n") for b in bodies])  # the line where each body starts
+        cells, lines, widths = _parse(paths[members[0]], header + "\n" + "".join(bodies))
+        owner = np.searchsorted(starts, lines[1:], side="right") - 1  # the file of each record after the header
+        lines = np.concatenate([[1], lines[1:] - starts[owner] + 2])  # each record's line in its own file
+        try:
+            rows, kept = _rows(paths[members[0]], cells, lines, widths, min_confidence, (), lenient)
+        except NoRows:  # no file of the group has a usable row
+            rows, kept = None, np.zeros(0, int)
+        found = np.searchsorted(owner[kept], np.arange(len(members) + 1))  # each file's kept rows
+        records = np.searchsorted(owner, np.arange(len(members) + 1)) + 1  # and its records
+        for j, k in enumerate(members):
+            if found[j + 1] > found[j]:
+                results[k] = _take(rows, slice(found[j], found[j + 1]))
+            else:  # no usable row: the file's own header and records say why
+                own = np.r_[0, records[j]:records[j + 1]]
+                results[k] = _alone(paths[k], min_confidence, lenient, (cells[own], lines[own], widths[own]))
+    return results
+
+
+def _alone(path, min_confidence, lenient, parsed=None):
+    """read_au_rows of one file (from its records when they are parsed already), or the NoRows it raises."""
+    try:
+        if parsed is None:
+            return read_au_rows(path, min_confidence, lenient=lenient)
+        return _rows(path, *parsed, min_confidence, (), lenient)[0]
+    except NoRows as exc:
+        return exc
+
+
+def _take(rows: AuRows, part: slice) -> AuRows:
+    return AuRows(rows.aus[part], rows.lines[part], None if rows.confidence is None else rows.confidence[part],
+                  {name: values[part] for name, values in rows.extra.items()},
+                  None if rows.problems is None else rows.problems[part])
 
 
 def read_au_csv(path, min_confidence: Optional[float] = None) -> np.ndarray:
@@ -434,4 +534,4 @@ def read_au_pickle(path, allow_pickle: bool = False, problems=None) -> Dict[str,
 
 
 __all__ = ["AU_TOLERANCE", "ID_COLUMNS", "AuRows", "NoRows", "normalize_id", "parse_aus", "au_row_problems",
-           "read_au_rows", "read_au_csv", "read_au_table", "read_au_pickle", "write_au_csv"]
+           "read_au_rows", "read_au_files", "read_au_csv", "read_au_table", "read_au_pickle", "write_au_csv"]

@@ -8,11 +8,10 @@ unpickler of data/aus.py, which can build nothing but a dict of names to numbers
 before it runs). The CSV holds the same ids in the same order; the readers prefer it to the pickle when both
 are in a data set folder, so later runs need no --allow-pickle.
 """
-import argparse
 import os
 
 from data.aus import read_au_pickle, write_au_csv
-from utils.cli import HelpFormatter
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 
 
@@ -26,8 +25,7 @@ def convert(pickle_path, out_path, allow_pickle=False, overwrite=False) -> int:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m data.convert_pickle", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter, epilog=__doc__)
+    parser = ArgumentParser(prog="python -m data.convert_pickle", description=__doc__.split("\n\n")[0], epilog=__doc__)
     reading = parser.add_argument_group("input")
     reading.add_argument("pickle", help="the aus_openface.pkl to convert")
     reading.add_argument("--allow-pickle", action="store_true", help="confirm that the pickle may be read")

@@ -22,7 +22,6 @@ The same photos and flags give the same files. The data set folder is built unde
 renamed into place when complete, crops.csv written last (utils.files.replace_folder), so a failed or killed run
 leaves no DATASET (and the next run removes what a killed one left); the join rewrites manifest.csv atomically.
 """
-import argparse
 import csv
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from data.aus import NoRows
 from data.constants import AU_NAMES
 from data.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
 from data.problems import Problems, write_problems_csv
-from utils.cli import HelpFormatter
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 from utils.files import csv_text
 from utils.progress import progress_bar
@@ -159,21 +158,22 @@ def read_crops_csv(dataset) -> List[Dict]:
 
 def join_aus(dataset, csv_dir, rows, min_confidence, problems) -> str:
     """The manifest text (path, split, 17 AUs) for the crops whose OpenFace CSV has a usable face row."""
-    from data.readers import best_openface_row
+    from data.readers import best_openface_rows
 
     if not os.path.isdir(csv_dir):
         raise UserError(csv_dir, "is not a folder (expected OpenFace's output: one <crop name>.csv per crop)")
-    lines = []
+    have, names, lines = [], [], []  # the crops with an OpenFace CSV, their names; the manifest rows
     for r in rows:
         name = os.path.splitext(os.path.basename(r["path"]))[0]
-        csv_path = os.path.join(csv_dir, name + ".csv")
-        if not os.path.isfile(csv_path):
+        if os.path.isfile(os.path.join(csv_dir, name + ".csv")):
+            have.append(r)
+            names.append(name)
+        else:
             problems.skip(NO_CSV, name)
-            continue
-        try:
-            aus = best_openface_row(csv_path, min_confidence)
-        except NoRows as exc:
-            problems.skip(f"{exc.problem} in its OpenFace CSV" if exc.problem.startswith("AU value") else NO_ROW, name)
+    csv_paths = [os.path.join(csv_dir, name + ".csv") for name in names]
+    for r, name, aus in zip(have, names, best_openface_rows(csv_paths, min_confidence)):
+        if isinstance(aus, NoRows):
+            problems.skip(f"{aus.problem} in its OpenFace CSV" if aus.problem.startswith("AU value") else NO_ROW, name)
             continue
         lines.append([r["path"], r["split"]] + [f"{v:.6g}" for v in aus.astype(np.float64)])  # float32: 6 digits
     if not lines:
@@ -209,8 +209,7 @@ def prepare(photos, out, aus=None, size=128, margin=None, mode="one", test_fract
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter, epilog=__doc__)
+    parser = ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0], epilog=__doc__)
     io = parser.add_argument_group("inputs and output (--photos, --aus or both)")
     io.add_argument("--photos", metavar="DIR", help="folder of photos (sub-folders included)")
     io.add_argument("--aus", metavar="DIR", help="folder of OpenFace CSVs of the crops, <crop name>.csv")

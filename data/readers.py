@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from data.aus import ID_COLUMNS, NoRows, normalize_id, read_au_pickle, read_au_rows, read_au_table
+from data.aus import (ID_COLUMNS, NoRows, normalize_id, read_au_files, read_au_pickle, read_au_rows,
+                      read_au_table)
 from data.constants import AU_NAMES
 from data.faceset import FaceSet
 from data.images import DATASET_EXTENSIONS, list_images
@@ -174,19 +175,23 @@ def _report_overlap(root: str, split: str, ids: Sequence[str], problems) -> None
 # ----------------------------------------------------------------------------------------------- OpenFace folder
 
 
-def best_openface_row(csv_path: str, min_confidence=None) -> np.ndarray:
-    """The AUs (17,) of an OpenFace CSV's highest-confidence usable row: rows with bad AU values are not usable.
+def best_openface_rows(csv_paths, min_confidence=None) -> list:
+    """For each OpenFace CSV, the AUs (17,) of its highest-confidence usable row (rows with bad AU values are not
+    usable), or the NoRows that says why it has none (naming the bad values when those were the reason). The CSVs
+    are read together (data.aus.read_au_files: one pandas parse for many one-row files)."""
+    return [_best_face(path, rows) for path, rows in zip(csv_paths, read_au_files(csv_paths, min_confidence,
+                                                                                  lenient=True))]
 
-    Raises NoRows when no row is usable (naming the bad values when those were the reason)."""
-    rows = read_au_rows(csv_path, min_confidence, lenient=True)
-    good = [k for k in range(len(rows.aus)) if rows.problems[k] is None]
+
+def _best_face(csv_path, rows):
+    if isinstance(rows, NoRows):
+        return rows
+    good = [k for k, problem in enumerate(rows.problems) if problem is None]
     if not good:
-        raise NoRows(csv_path, rows.problems[0])
-    if len(good) == 1:
-        return rows.aus[good[0]]
-    if rows.confidence is None:
+        return NoRows(csv_path, rows.problems[0])
+    if len(good) > 1 and rows.confidence is None:
         raise UserError(csv_path, f"{len(rows.aus)} rows and no confidence column to choose the face by")
-    return rows.aus[good[int(np.argmax(rows.confidence[good]))]]
+    return rows.aus[good[int(np.argmax(rows.confidence[good]))] if len(good) > 1 else good[0]]
 
 
 @reports
@@ -205,23 +210,21 @@ def load_openface_folder(root, min_confidence: Optional[float] = None, problems=
     csv_dirs = [root] + [os.path.join(root, d) for d in OPENFACE_CSV_FOLDERS]
     csv_sets = [_files(d) for d in csv_dirs]
     root_abs = os.path.abspath(root)
-    keep, paths, rows, no_csv, no_face = [], [], [], [], []
-    for stem in sorted(images):
-        csv_path = next((os.path.join(d, stem + ".csv") for d, names in zip(csv_dirs, csv_sets)
-                         if stem + ".csv" in names), None)
-        if csv_path is None:
-            no_csv.append(stem)
-            continue
-        try:
-            rows.append(best_openface_row(csv_path, min_confidence))
-        except NoRows as exc:
-            if exc.problem.startswith("AU value"):
-                problems.skip(f"{exc.problem} in its OpenFace CSV", stem)
+    found = {stem: next((os.path.join(d, stem + ".csv") for d, names in zip(csv_dirs, csv_sets)
+                         if stem + ".csv" in names), None) for stem in sorted(images)}
+    no_csv = [stem for stem, csv_path in found.items() if csv_path is None]
+    stems = [stem for stem, csv_path in found.items() if csv_path is not None]
+    keep, paths, rows, no_face = [], [], [], []
+    for stem, aus in zip(stems, best_openface_rows([found[s] for s in stems], min_confidence)):
+        if isinstance(aus, NoRows):
+            if aus.problem.startswith("AU value"):
+                problems.skip(f"{aus.problem} in its OpenFace CSV", stem)
             else:
                 no_face.append(stem)
             continue
         keep.append(stem)
         paths.append(os.path.join(root_abs, images[stem]))
+        rows.append(aus)
     problems.skip("no OpenFace CSV (<stem>.csv next to the image or in aus/ or processed/)", no_csv)
     problems.skip("no usable face row in the OpenFace CSV", no_face)
     if not keep:

@@ -909,12 +909,9 @@ def parse_au_assignments(text):
 
 def main(argv=None):
     """`python -m data.synthetic --identity 7 --aus 12=4,25=2 --out face.png`: render one synthetic face."""
-    import argparse
-
     from data.images import write_image
-    from utils.cli import HelpFormatter, run_main
-    parser = argparse.ArgumentParser(prog="python -m data.synthetic", description=main.__doc__,
-                                     formatter_class=HelpFormatter)
+    from utils.cli import ArgumentParser, run_main
+    parser = ArgumentParser(prog="python -m data.synthetic", description=main.__doc__)
     face = parser.add_argument_group("face")
     face.add_argument("--identity", type=int, default=HELD_OUT_IDENTITY_OFFSET, metavar="N",
                       help=f"who, 0 or more (default: {HELD_OUT_IDENTITY_OFFSET}, the first held-out identity)")

@@ -11,18 +11,16 @@ counts and byte sizes); a shard that is missing or changed since is an error whe
 folder is built under a temporary name beside SHARDS_DIR and renamed into place when complete: an interrupted
 or failed run leaves no SHARDS_DIR, and the next run removes what a killed one left.
 """
-import argparse
 import sys
 
 from data.dataset import load_dataset
 from data.shards import ShardSet, write_shards
-from utils.cli import HelpFormatter
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m data.tfrecords", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter, epilog=__doc__)
+    parser = ArgumentParser(prog="python -m data.tfrecords", description=__doc__.split("\n\n")[0], epilog=__doc__)
     data = parser.add_argument_group("data set")
     data.add_argument("--data", required=True, metavar="PATH",
                       help="the data set to convert (any layout train.py reads)")

@@ -20,17 +20,15 @@ What is checked (data/dataset.py, `load_dataset`), and what happens to a sample 
 Nothing usable left is an error either way. Images are checked from their bytes in parallel threads
 (200,000 images of 128 px in 15 s on 2 cores), so the pipeline never meets a file it cannot read.
 """
-import argparse
 import sys
 
 from data.dataset import load_dataset
 from data.problems import Problems, write_problems_csv
-from utils.cli import HelpFormatter
+from utils.cli import ArgumentParser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m data.validate", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter, epilog=__doc__)
+    parser = ArgumentParser(prog="python -m data.validate", description=__doc__.split("\n\n")[0], epilog=__doc__)
     data = parser.add_argument_group("data set")
     data.add_argument("data", help="a data set: official layout folder, manifest, OpenFace folder or shards")
     data.add_argument("--split", default="train", metavar="NAME", help="which split to check")

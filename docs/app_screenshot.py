@@ -5,17 +5,16 @@ drives it: open a photo (or a built-in face), click an expression preset, make t
 
 Without --photo or --builtin: skimage's astronaut photo.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import run_main  # noqa: E402
+from utils.cli import ArgumentParser, run_main  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--model", help="an export folder or a run folder (default: the newest export under runs/)")
     p.add_argument("--photo", help="the photo to upload (default: skimage's astronaut)")
     p.add_argument("--builtin", type=int, help="a built-in face number instead of a photo")

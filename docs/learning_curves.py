@@ -7,11 +7,14 @@ Each LABEL=RUN_DIR is one line of the plot. Images seen = critic step x batch (c
 table: the metric at the --at image counts (the evaluation at or just before), its best value, and the training
 minutes to the last evaluation (from log.txt's times, evaluations included).
 """
-import argparse
 import datetime
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from utils.cli import ArgumentParser  # noqa: E402
 
 
 def read_curve(run_dir, metric):
@@ -47,7 +50,7 @@ def value_at(curve, images):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     parser.add_argument("--metric", default="eval/single_gain_mean", help="a key of metrics.jsonl")
     parser.add_argument("--at", default="10000,30000", help="image counts for the table (comma-separated)")

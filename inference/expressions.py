@@ -16,12 +16,12 @@ table below is one prototype per expression, on OpenFace's 17 AUs, at intensity 
 examples/expressions.csv`); a test checks that the two agree. `--intensity I` scales a prototype by
 I / 3.5 and clips at 5, so `--intensity 1.75` is half the expression and 3.5 is the table itself.
 """
-import argparse
 import sys
 
 import numpy as np
 
 from data.constants import AU_MAX, AU_NAMES
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 
 REFERENCE_INTENSITY = 3.5  # the intensity the table's values stand for
@@ -72,7 +72,8 @@ def expressions_csv(intensity=REFERENCE_INTENSITY):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write the prototype expressions as an AU CSV.")
+    parser = ArgumentParser(prog="python -m inference.expressions",
+                            description="Write the prototype expressions as an AU CSV.")
     parser.add_argument("--intensity", type=float, default=REFERENCE_INTENSITY)
     parser.add_argument("--out", help="CSV to write (default: print)")
     args = parser.parse_args(argv)

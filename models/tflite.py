@@ -22,7 +22,6 @@ The files go into the export folder, after the SavedModel's folder was swapped i
 older model stays beside a newer SavedModel; a run killed between the two steps leaves a complete export
 without TFLite files (`python train.py --export-only --resume RUN --tflite` writes them).
 """
-import argparse
 import itertools
 import os
 import tempfile
@@ -31,7 +30,7 @@ import warnings
 import numpy as np
 
 from utils.errors import UserError
-from utils.cli import quiet_stderr
+from utils.cli import ArgumentParser, quiet_stderr
 from utils.files import atomic_write_bytes
 
 VARIANTS = ("fp32", "fp16", "dynamic")
@@ -166,7 +165,7 @@ def compare(export_dir, variants=DEFAULT_VARIANTS, n=4, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m models.tflite", description=__doc__)
     parser.add_argument("export", help="an export folder (RUN/export)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, of {', '.join(VARIANTS)} (default: {','.join(DEFAULT_VARIANTS)})")

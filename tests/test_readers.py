@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data.aus import (AU_TOLERANCE, normalize_id, parse_aus, read_au_csv, read_au_pickle, read_au_table,
-                      write_au_csv)
+from data.aus import (AU_TOLERANCE, NoRows, normalize_id, parse_aus, read_au_csv, read_au_files, read_au_pickle,
+                      read_au_rows, read_au_table, write_au_csv)
 from data.constants import AU_NAMES, NUM_AUS
 from data.problems import Problems
 from data.readers import detect_layout, load_manifest, load_official, load_openface_folder, read_dataset
@@ -266,6 +266,55 @@ def test_duplicate_au_column(tmp_path):
     path = write_text(tmp_path / "dup.csv", ",".join(list(AU_NAMES) + ["AU04"]) + "\n" + ",".join(["1"] * 18))
     message = error_of(read_au_csv, path)
     assert str(path) in message and "column AU04 appears more than once" in message
+
+
+# ----------------------------------------------------------------------------------------------- read_au_files
+
+
+def rows_or_no_rows(path, **kwargs):
+    try:
+        return read_au_rows(path, **kwargs)
+    except NoRows as exc:
+        return exc
+
+
+def same_rows(a, b):
+    if isinstance(a, NoRows) or isinstance(b, NoRows):
+        return type(a) is type(b) and str(a) == str(b)
+    return (np.array_equal(a.aus, b.aus, equal_nan=True) and a.lines == b.lines and a.problems == b.problems
+            and np.array_equal(a.confidence, b.confidence))
+
+
+def test_read_au_files_reads_each_file_as_read_au_rows_does(tmp_path):
+    """Files parsed together give what each gives alone: one-row crops, blank lines, a header without rows,
+    a video CSV of another header, failed and unsure faces, a NaN row, a quoted cell (read alone)."""
+    paths = [landmark_img_csv(tmp_path / f"c{k}.csv", au_row(k)) for k in range(5)]
+    paths.append(write_text(tmp_path / "blank.csv", f"{LANDMARK_IMG_HEADER}\n\n0, 0.9, {fmt(au_row(5))}, "
+                            f"{fmt([0.0] * 18, 1)}\n\n"))
+    paths.append(write_text(tmp_path / "header.csv", LANDMARK_IMG_HEADER + "\n"))
+    paths.append(landmark_img_csv(tmp_path / "unsure.csv", au_row(6), confidence=0.2))
+    paths.append(write_text(tmp_path / "video.csv", "\n".join(
+        [FEATURE_HEADER, feature_row(1, 0.9, 0, au_row(7)), feature_row(2, 0.8, 1, au_row(8))])))
+    paths.append(write_text(tmp_path / "failed.csv", "\n".join([FEATURE_HEADER, feature_row(1, 0.9, 0, au_row(9))])))
+    paths.append(write_text(tmp_path / "nan.csv", f"{LANDMARK_IMG_HEADER}\n0, 0.9, nan, {fmt(au_row(10)[1:])}, "
+                            f"{fmt([0.0] * 18, 1)}\n"))
+    paths.append(write_text(tmp_path / "quoted.csv", f'{LANDMARK_IMG_HEADER}\n"0", 0.9, {fmt(au_row(11))}, '
+                            f"{fmt([0.0] * 18, 1)}\n"))
+    for kwargs in ({"lenient": True}, {"lenient": True, "min_confidence": 0.5}):
+        for chunk in (1, 4, 1000):
+            got = read_au_files(paths, chunk=chunk, **kwargs)
+            expected = [rows_or_no_rows(p, **kwargs) for p in paths]
+            assert all(same_rows(a, b) for a, b in zip(got, expected)), (kwargs, chunk)
+    assert [r.lines for r in read_au_files(paths[5:6])] == [["line 3"]]
+
+
+def test_read_au_files_reports_the_first_wrong_file_as_alone(tmp_path):
+    paths = [landmark_img_csv(tmp_path / f"c{k}.csv", au_row(k)) for k in range(6)]
+    text = paths[4].read_text().replace(f"{au_row(4)[2]:.2f}", "oops", 1)
+    write_text(paths[4], text.replace("\n", "\n\n", 1))  # a blank line: the bad cell is on line 3
+    write_text(paths[5], paths[5].read_text() + "1, 2\n")
+    message = error_of(read_au_files, paths, chunk=4)
+    assert message == f"{paths[4]}: line 3, column AU04_r: 'oops' is not a number"
 
 
 # ----------------------------------------------------------------------------------------------- parse_aus

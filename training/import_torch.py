@@ -5,7 +5,6 @@
     write_run_dir(checkpoints, "runs/official")                     # config.json, checkpoints/, export/, log.txt
     convert("G.pth", "D.pth", "official", "runs/official")          # both, as the command
 """
-import argparse
 import itertools
 import json
 import os
@@ -14,6 +13,7 @@ import sys
 from models import convert_torch
 from models.convert_torch import VARIANTS, assign_weights, read_checkpoints
 from training.config import TrainConfig
+from utils.cli import ArgumentParser
 from utils.errors import UserError
 
 _suffixes = itertools.count()
@@ -68,19 +68,21 @@ def convert(gen_path, dis_path, variant, out_dir, image_size=None):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m models.convert_torch", description=convert_torch.__doc__.split("\n\nPython API")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gen", required=True, metavar="G.pth",
-                        help="generator state dict (official: net_epoch_E_id_G.pth; replicate: E_net_gen.pth)")
-    parser.add_argument("--dis", metavar="D.pth", help="discriminator state dict (official: net_epoch_E_id_D.pth; "
-                        "replicate: E_net_dis.pth); without it the critic is randomly initialised and the "
-                        "export's estimate_aus is meaningless")
-    parser.add_argument("--variant", required=True, choices=sorted(VARIANTS),
-                        help="official: Pumarola et al.'s GANimation; replicate: donydchen/ganimation_replicate")
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory to write (must not exist)")
-    parser.add_argument("--image-size", type=int, metavar="N",
-                        help="face crop size (default: read from the discriminator, else 128)")
+    """The flags of `python -m models.convert_torch`, in the sections of --help."""
+    parser = ArgumentParser(
+        prog="python -m models.convert_torch", description=convert_torch.__doc__.split("\n\nPython API")[0])
+    c = parser.add_argument_group("checkpoints (PyTorch state dicts, read with weights_only=True)")
+    c.add_argument("--gen", required=True, metavar="G.pth",
+                   help="generator state dict (official: net_epoch_E_id_G.pth; replicate: E_net_gen.pth)")
+    c.add_argument("--dis", metavar="D.pth", help="discriminator state dict (official: net_epoch_E_id_D.pth; "
+                   "replicate: E_net_dis.pth); without it the critic is randomly initialised and the export's "
+                   "estimate_aus is meaningless")
+    c.add_argument("--variant", required=True, choices=sorted(VARIANTS),
+                   help="official: Pumarola et al.'s GANimation; replicate: donydchen/ganimation_replicate")
+    c.add_argument("--image-size", type=int, metavar="N",
+                   help="face crop size (default: read from the discriminator, else 128)")
+    o = parser.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory to write (must not exist)")
     return parser.parse_args(argv)
 
 

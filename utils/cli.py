@@ -1,8 +1,8 @@
-"""What every command line of this project shares: flags from configuration fields, quiet TensorFlow start-up
-and one-line errors.
+"""What every command line of this project shares: its parser, flags from configuration fields, quiet TensorFlow
+start-up and one-line errors.
 
 Bad input raises utils.errors.UserError anywhere below; `run_main` prints `error: <file>: <problem>` and exits
-with code 2, with no traceback.
+with code 2, with no traceback. A mistake in the flags themselves is one line too (`ArgumentParser`).
 """
 import argparse
 import contextlib
@@ -30,6 +30,21 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 or "default" in text):
             return text
         return text + " (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The parser of every command line: --help as `HelpFormatter` writes it, and a mistake in the flags (an
+    unknown flag, a missing or bad value, flags that do not go together) is one line and exit code 2,
+
+        infer.py: error: argument --fps: invalid float value: 'x' (see infer.py --help)
+
+    where argparse's own error() prints the whole usage block first."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 @contextlib.contextmanager
