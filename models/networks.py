@@ -18,9 +18,10 @@ from data.constants import CONDITIONINGS, NUM_AUS
 from models.layers import ZERO_INIT, AdaIN, Conv, ConvTranspose, InstanceNorm, TileAUs
 
 # The only layers whose weights depend on the number of labels (models/transfer.py): the AdaIN generator's
-# first embedding layer, and the discriminator's AU head.
+# first embedding layer, and the discriminator's AU head (and its projection head with --d-projection).
 G_LABEL_LAYER = "embed1"
 D_LABEL_LAYER = "aus"
+D_LABEL_LAYERS = (D_LABEL_LAYER, "projection")
 
 
 def leaky_relu(x):

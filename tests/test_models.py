@@ -29,6 +29,18 @@ def test_only_the_label_layer_depends_on_the_label_size(name, conditioning):
     assert differ == ([f"{G_LABEL_LAYER}/weights:0"] if conditioning == "adain" else ["stem/filters:0"])
 
 
+def test_a_projection_critic_moves_to_another_label_size(name):
+    """--d-projection's head depends on the label size too: transfer copies every other weight of D."""
+    from models.transfer import copy_weights
+    from models.networks import D_LABEL_LAYERS
+    D17, D5 = (get_discriminator(32, conv_dim=8, n_layers=5, num_aus=k, projection=True, name=name(f"D{k}"))
+               for k in (17, 5))
+    left = copy_weights(D17, D5, D_LABEL_LAYERS)
+    assert sorted(left) == ["aus/filters", "projection/filters"]
+    with pytest.raises(ValueError, match="not the same architecture"):
+        copy_weights(D17, D5, "aus")  # the projection head's shape differs
+
+
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_output_shapes_and_ranges(name, batch, conditioning):
