@@ -54,6 +54,13 @@ def cycle_loss(reconstruction, real):
     return tf.reduce_mean(tf.abs(reconstruction - real))
 
 
+def edit_sparsity(fake, real):
+    """--lambda-edit-l1: mean |G(real, y_tgt) - real| (per-element L1 of the edit). Its gradient has the same
+    size at every changed pixel, so a pixel moves only where the AU loss pulls it harder than the weight: the
+    diffuse pull spread over the face is cut off, the strong local one kept (an L1 soft threshold)."""
+    return tf.reduce_mean(tf.abs(fake - real))
+
+
 def attention_magnitude(attention):
     """Attention loss, magnitude part (Eq. 4): mean(A). The caller sums it over A_fake and A_rec."""
     return tf.reduce_mean(attention)

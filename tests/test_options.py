@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import losses
 from conftest import tiny_config
 from models.export import LoadedModel
 from models.networks import build_networks
@@ -46,7 +47,7 @@ def _inputs(steps, config, seed=0):
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
-            c.lambda_idt, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0)
+            c.lambda_idt, c.lambda_edit_l1, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0)
 
 
 # --- --g-ema ---
@@ -115,6 +116,24 @@ def test_the_au_jacobian_penalty_enters_the_critic_loss(name):
     assert m["D/au_jacobian"] > 0
     expected = m["D/adv"] + 10 * m["D/gp"] + 160 * m["D/cond"] + 3.0 * m["D/au_jacobian"]
     assert m["D/total"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("at", ["real", "interpolates"])
+def test_the_au_jacobian_penalty_is_taken_where_asked(name, at):
+    """--au-jacobian-at: the penalty's value is the Jacobian norm at the real images or at the gradient penalty's
+    interpolates alpha * real + (1 - alpha) * G(real, y_tgt), computed before the step moves the weights."""
+    tf.keras.utils.set_random_seed(0)
+    config, steps = _steps(name, lambda_au_jacobian=1.0, au_jacobian_at=at)
+    real, y_src, y_tgt, _, extras = _inputs(steps, config)
+    alpha = tf.fill([config.batch, 1, 1, 1], 0.25)  # interpolates well away from the real images
+    fake = generate(steps.G, real, y_tgt)[0]
+    points = real if at == "real" else alpha * real + (1.0 - alpha) * fake
+    expected = float(losses.au_jacobian_penalty(lambda x: steps.D(x)[1], points, extras["au_probe"]))
+    other = float(losses.au_jacobian_penalty(lambda x: steps.D(x)[1], alpha * real + (1.0 - alpha) * fake
+                                             if at == "real" else real, extras["au_probe"]))
+    m = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert m["D/au_jacobian"] == pytest.approx(expected, rel=1e-3)
+    assert abs(expected - other) > 1e-2 * expected  # the two places give different values: the test can tell
 
 
 def test_au_noise_reaches_the_au_head_only(name):
@@ -245,6 +264,28 @@ def test_color_tv_enters_the_generator_loss(name):
     expected = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"] \
         + 2.0 * m["G/color_tv"]
     assert m["G/total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_edit_sparsity_enters_the_generator_loss_and_shrinks_the_edit(name):
+    """--lambda-edit-l1: mean |G(real, y_tgt) - real| joins the weighted sum; with a large weight, generator
+    steps from the same weights leave a smaller edit than steps without it."""
+    config, steps = _steps(name, lambda_edit_l1=3.0)
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    start = _values(steps.G)
+    before = float(tf.reduce_mean(tf.abs(generate(steps.G, real, y_tgt)[0] - real)))
+    m = {k: float(v) for k, v in steps.generator_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert m["G/edit_l1"] == pytest.approx(before, rel=1e-4)
+    expected = m["G/adv"] + 160 * m["G/cond"] + 10 * m["G/cyc"] + 0.1 * m["G/att"] + 1e-5 * m["G/tv"] \
+        + 3.0 * m["G/edit_l1"]
+    assert m["G/total"] == pytest.approx(expected, rel=1e-5)
+    after = {}
+    for weight in (0.0, 1000.0):
+        _, steps_w = _steps(name, lambda_edit_l1=weight)
+        _set(steps_w.G, start), _set(steps_w.D, _values(steps.D))
+        for _ in range(3):
+            steps_w.generator_step(real, y_src, y_tgt, alpha, extras)
+        after[weight] = float(tf.reduce_mean(tf.abs(generate(steps_w.G, real, y_tgt)[0] - real)))
+    assert after[1000.0] < after[0.0]
 
 
 # --- --max-steps and --precision auto ---

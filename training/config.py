@@ -16,6 +16,7 @@ from utils.errors import UserError
 
 ADAM_VARIANTS = ("torch", "keras")  # --adam (training/optimizers.py)
 GAN_LOSSES = ("wgan-gp", "nonsaturating")
+AU_JACOBIAN_AT = ("real", "interpolates")  # --au-jacobian-at
 
 
 @dataclass
@@ -63,6 +64,9 @@ class TrainConfig:
     lambda_au_jacobian: float = _f(0.0, "weight of a penalty on the AU head's input gradient at real images "
                                         "(squared Frobenius norm of its Jacobian, one random projection per "
                                         "sample), so that pixel noise cannot fool it; 0 = off (the paper)")
+    au_jacobian_at: str = _f("real", "where --lambda-au-jacobian penalizes the AU head's input gradient: real "
+                                     "(real images) or interpolates (the gradient penalty's points between real "
+                                     "and generated images, where the generator's noise moves the head's reading)")
     au_noise: float = _f(0.0, "the AU head learns real AUs from real images with Gaussian pixel noise of a per-image "
                               "std drawn from U(0, X) ([-1, 1] pixel scale, e.g. 0.1), so that it learns to "
                               "ignore noise; the realness head still sees clean images; 0 = off (the paper)")
@@ -74,6 +78,9 @@ class TrainConfig:
                                 "signal for the color mask; one more generator pass per step; 0 = off (the paper)")
     lambda_color_tv: float = _f(0.0, "weight of the color mask's total variation where the output uses it "
                                      "((1 - A) weighted, mean over pixels): smooths colour noise; 0 = off")
+    lambda_edit_l1: float = _f(0.0, "weight of an L1 sparsity term on the edit, mean |G(real, y_tgt) - real| (a "
+                                    "soft threshold: the AU loss's weak pull spread over the face no longer moves "
+                                    "pixels, its strong local pull still does); 0 = off (the paper)")
     # --- loss weights (one visible weighted sum in training/steps.py) ---
     lambda_gp: float = _f(10.0, "weight of the gradient penalty")
     lambda_cond: float = _f(160.0, "weight of the AU (expression) loss on the per-element MSE; the official "
@@ -126,10 +133,12 @@ class TrainConfig:
             (self.critic_steps >= 1, "--critic-steps must be >= 1"),
             (self.adam in ADAM_VARIANTS, f"--adam must be one of {', '.join(ADAM_VARIANTS)}"),
             (self.gan_loss in GAN_LOSSES, f"--gan-loss must be one of {', '.join(GAN_LOSSES)}"),
+            (self.au_jacobian_at in AU_JACOBIAN_AT, f"--au-jacobian-at must be one of {', '.join(AU_JACOBIAN_AT)}"),
             (0.0 <= self.g_ema < 1.0, "--g-ema must be in [0, 1)"),
             (self.r1_gamma >= 0 and self.r1_every >= 1, "--r1-gamma must be >= 0 and --r1-every >= 1"),
-            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv, self.lambda_idt) >= 0,
-             "--lambda-au-jacobian, --au-noise, --lambda-idt and --lambda-color-tv must be >= 0"),
+            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv, self.lambda_idt,
+                 self.lambda_edit_l1) >= 0,
+             "--lambda-au-jacobian, --au-noise, --lambda-idt, --lambda-color-tv and --lambda-edit-l1 must be >= 0"),
             (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),

@@ -176,12 +176,14 @@ class GANimationSteps:
             average.assign(decay * average + (1.0 - decay) * w)
         self.ema_updates.assign_add(1)
 
-    def _au_losses(self, real_aus, y_src, real, extras):
-        """The critic's AU terms: the regression on real AUs (Eq. 3), and --lambda-au-jacobian's penalty."""
+    def _au_losses(self, real_aus, y_src, real, extras, interpolates=None):
+        """The critic's AU terms: the regression on real AUs (Eq. 3), and --lambda-au-jacobian's penalty, at the
+        real images or (--au-jacobian-at interpolates, when the step has them) at `interpolates`."""
         terms = {"D/cond": losses.expression_loss(real_aus, y_src)}
         total = self.lambda_cond * terms["D/cond"]
         if "au_probe" in extras:
-            terms["D/au_jacobian"] = losses.au_jacobian_penalty(lambda x: self.D(x)[1], real, extras["au_probe"])
+            at = interpolates if self.config.au_jacobian_at == "interpolates" and interpolates is not None else real
+            terms["D/au_jacobian"] = losses.au_jacobian_penalty(lambda x: self.D(x)[1], at, extras["au_probe"])
             total += self.config.lambda_au_jacobian * terms["D/au_jacobian"]
         return terms, total
 
@@ -204,7 +206,8 @@ class GANimationSteps:
             real_realness = self._realness([o[0] for o in outputs], y_src)
             fake_realness = self._realness([o[1] for o in outputs], y_tgt)
             # The AU head learns from the real images, or from their noisy copies with --au-noise.
-            terms, au_total = self._au_losses(aus[-1] if "au_noise" in extras else aus[0], y_src, real, extras)
+            x_hat = alpha * real + (1.0 - alpha) * fake  # the gradient penalty's points (and the AU Jacobian's)
+            terms, au_total = self._au_losses(aus[-1] if "au_noise" in extras else aus[0], y_src, real, extras, x_hat)
             if c.gan_loss == "wgan-gp":
                 adv = losses.critic_adversarial(real_realness, fake_realness)
                 # With --d-projection the interpolate's label is interpolated the same way as its pixels.
@@ -257,6 +260,9 @@ class GANimationSteps:
                 terms["G/color_tv"] = (losses.color_smoothness(color_fake, att_fake)
                                        + losses.color_smoothness(color_rec, att_rec))
                 total += c.lambda_color_tv * terms["G/color_tv"]
+            if c.lambda_edit_l1:  # sparsity of the edit: soft-thresholds the AU loss's pull on each pixel
+                terms["G/edit_l1"] = losses.edit_sparsity(fake, real)
+                total += c.lambda_edit_l1 * terms["G/edit_l1"]
             replica_share = total / self.strategy.num_replicas_in_sync
         self._apply(tape, replica_share, self.G, self.opt_g)
         return dict(terms, **{"G/total": total})
