@@ -4,7 +4,7 @@
     python -m data.convert_pickle --allow-pickle aus_openface.pkl --out my_aus.csv
 
 Loading a pickle can run code, so the file is read only with --allow-pickle, and then through the restricted
-unpickler of data/aus.py, which can build nothing but a dict of names to numbers (anything else is refused
+unpickler of data/au_pickle.py, which can build nothing but a dict of names to numbers (anything else is refused
 before it runs). The CSV holds the same ids in the same order; the readers prefer it to the pickle when both
 are in a data set folder, so later runs need no --allow-pickle.
 """

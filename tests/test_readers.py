@@ -248,6 +248,18 @@ def test_wrong_number_of_fields(tmp_path):
     assert str(path) in message and "line 2: 3 fields, but the header has 17" in message
 
 
+def test_lines_count_blank_lines_and_line_breaks_in_quoted_cells(tmp_path):
+    """A record's line is the line it ends on, counting leading and blank lines and line breaks in quotes."""
+    header, ones = "id," + ",".join(AU_NAMES), ",".join(["1"] * 17)
+    path = write_text(tmp_path / "q.csv", f'\n\n{header}\n"two\nlines",{ones}\n\nb,{ones}\n')
+    rows = read_au_rows(path, extra=("id",))
+    assert rows.lines == ["line 5", "line 7"] and rows.extra == {"id": ["two\nlines", "b"]}
+    write_text(path, f'{header}\n"two\nlines",{ones}\n\nb,{ones[:-1]}oops\n')
+    assert error_of(read_au_csv, path) == f"{path}: line 5, column AU45: 'oops' is not a number"
+    write_text(path, f'{header}\n"two\nlines",{ones}\n\nb,1,2\n')
+    assert error_of(read_au_csv, path) == f"{path}: line 5: 3 fields, but the header has 18"
+
+
 def test_no_rows_left(tmp_path):
     lines = [FEATURE_HEADER, feature_row(1, 0.0, 0, au_row(1)), feature_row(2, 0.2, 1, au_row(2))]
     path = write_text(tmp_path / "lost.csv", "\n".join(lines) + "\n")
