@@ -26,7 +26,7 @@ class GANimationModule(tf.Module):
     """Wraps the TensorLayer networks for tf.saved_model. A TL Model is not a tf.Module, so the wrapper holds
     the weights as attributes itself (otherwise the export fails with an 'untracked resource' error)."""
 
-    def __init__(self, G, D, image_size, jit_compile=True):
+    def __init__(self, G, D, image_size):
         super().__init__(name="ganimation")
         G.eval()
         D.eval()
@@ -35,14 +35,10 @@ class GANimationModule(tf.Module):
         self.d_weights = list(D.all_weights)
         images = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="images")
         aus = tf.TensorSpec([None, G.label_size], tf.float32, name="aus")
-        # XLA fuses the instance norms and activations of a single fp32 image (97-100 ms instead of 111 ms at
-        # 128 px), but batches run faster without it (78-80 against 116 ms per image at 16): each takes its path.
-        self._edit_xla = tf.function(self._edit, jit_compile=True) if jit_compile else self._edit
-        self.edit = tf.function(self._edit_dispatch, input_signature=[images, aus])
+        # No XLA: on TensorFlow 2.21 it is no faster for one image (fp32 64 px 12.1 against 11.3 ms, 128 px 131
+        # against 126-133 ms), slower in bf16 and for batches (docs/speed.md).
+        self.edit = tf.function(self._edit, input_signature=[images, aus])
         self.estimate_aus = tf.function(self._estimate_aus, input_signature=[images])
-
-    def _edit_dispatch(self, images, aus):
-        return tf.cond(tf.shape(images)[0] == 1, lambda: self._edit_xla(images, aus), lambda: self._edit(images, aus))
 
     def _edit(self, images, aus):
         real = to_model_pixels(images)
@@ -61,7 +57,7 @@ def export_saved_model(G, D, out_dir, metadata):
     is recovered or cleaned up by the next one. The metadata written beside it gets the generator's conditioning
     and label size from G itself (models/networks.py)."""
     # XLA helps single fp32 images only; it made single bf16 images slower (105 against 43 ms at 128 px).
-    module = GANimationModule(G, D, metadata["image_size"], jit_compile=metadata.get("precision", "fp32") == "fp32")
+    module = GANimationModule(G, D, metadata["image_size"])
     signatures = {"serving_default": module.edit, "edit": module.edit, "estimate_aus": module.estimate_aus}
     recover_export(out_dir, clean=True)  # exports from before replace_folder, too
     with replace_folder(out_dir, METADATA_FILE) as tmp:
@@ -100,7 +96,7 @@ class InMemoryModel:
 
     def __init__(self, G, D, image_size):
         self.image_size = image_size
-        self._module = GANimationModule(G, D, image_size, jit_compile=False)  # no compile wait per evaluation
+        self._module = GANimationModule(G, D, image_size)
 
     def edit(self, images, aus):
         out = self._module.edit(tf.convert_to_tensor(images, tf.uint8), tf.convert_to_tensor(aus, tf.float32))

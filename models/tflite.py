@@ -73,7 +73,7 @@ def _single_image_saved_model(export_dir, meta, tmp):
     if meta.get("precision", "fp32") == "fp32":
         edit, weights = loaded.edit, list(loaded.g_weights)
     else:
-        module = GANimationModule(*_float32_networks(export_dir, meta, loaded), size, jit_compile=False)
+        module = GANimationModule(*_float32_networks(export_dir, meta, loaded), size)
         edit, weights = module._edit, module.g_weights
     holder = tf.Module()
     holder.g_weights = weights  # the variables the edit captures (and nothing of D's)
