@@ -4,6 +4,8 @@ Each returns an unweighted scalar; the training step applies the lambdas in one 
 Shapes: realness maps (B, h, w, 1); AU vectors (B, 17) on the networks' [0, 1] scale;
 images (B, H, W, 3) in [-1, 1]; attention masks (B, H, W, 1) in [0, 1].
 """
+import math
+
 import tensorflow as tf
 
 # Inside the square root of the gradient norm, so that a zero gradient gives no NaN.
@@ -131,3 +133,19 @@ def color_smoothness(color, attention):
     dx = tf.reduce_sum(tf.abs(color[:, :, 1:, :] - color[:, :, :-1, :]), axis=3, keepdims=True)  # (B, H, W-1, 1)
     dy = tf.reduce_sum(tf.abs(color[:, 1:, :, :] - color[:, :-1, :, :]), axis=3, keepdims=True)  # (B, H-1, W, 1)
     return tf.reduce_mean(dx * weight[:, :, 1:, :]) + tf.reduce_mean(dy * weight[:, 1:, :, :])
+
+
+def gaussian_blur(images, sigma):
+    """Images (B, H, W, C) low-pass filtered by a Gaussian of std `sigma` pixels (separable, radius ceil(2 sigma),
+    reflected borders): --au-blur's view of an image for the AU head, which colour noise finer than the blur
+    cannot move."""
+    radius = max(1, int(math.ceil(2.0 * sigma)))
+    taps = tf.exp(-tf.square(tf.range(-radius, radius + 1, dtype=tf.float32)) / (2.0 * sigma * sigma))
+    taps = tf.cast(taps / tf.reduce_sum(taps), images.dtype)
+    channels = images.shape[-1]
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    rows = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    cols = tf.tile(tf.reshape(taps, [1, -1, 1, 1]), [1, 1, channels, 1])
+    blurred = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(blurred, cols, [1, 1, 1, 1], "VALID")
+

@@ -47,7 +47,8 @@ def _inputs(steps, config, seed=0):
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
-            c.lambda_idt, c.lambda_edit_l1, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0)
+            c.lambda_idt, c.lambda_edit_l1, c.au_blur, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0,
+                                                                        0.0, 0.0, 0.0, 0)
 
 
 # --- --g-ema ---
@@ -152,6 +153,47 @@ def test_au_noise_reaches_the_au_head_only(name):
     assert float(noisy_m["D/adv"]) == pytest.approx(float(clean_m["D/adv"]), rel=1e-4)
     assert float(noisy_m["D/gp"]) == pytest.approx(float(clean_m["D/gp"]), rel=1e-4)
     assert float(noisy_m["D/cond"]) == pytest.approx(float(tf.reduce_mean((expected_aus - y_src) ** 2)), rel=1e-4)
+
+
+def test_gaussian_blur_keeps_flat_images_and_removes_pixel_noise():
+    flat = tf.fill([1, 12, 12, 3], 0.3)
+    np.testing.assert_allclose(losses.gaussian_blur(flat, 1.0).numpy(), 0.3, atol=1e-6)
+    checker = tf.constant(np.indices((12, 12)).sum(0) % 2 * 2.0 - 1.0, tf.float32)[None, :, :, None]
+    assert float(tf.reduce_max(tf.abs(losses.gaussian_blur(checker, 1.0)))) < 0.05  # from amplitude 1
+    impulse = np.zeros((1, 13, 13, 1), np.float32)
+    impulse[0, 6, 6] = 1.0
+    profile = losses.gaussian_blur(tf.constant(impulse), 1.0).numpy()[0, 6, 4:9, 0]
+    expected = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
+    expected /= expected.sum()  # the separable kernel's centre row is the 1-D kernel times its centre tap
+    np.testing.assert_allclose(profile, expected * expected[2], rtol=1e-5)
+
+
+def test_au_blur_reaches_the_au_head_only(name):
+    """With --au-blur the critic's AU regression reads blurred real images, the generator's AU loss its blurred
+    output; every realness term sees the images themselves."""
+    config, steps = _steps(name)
+    _, blurred = _steps(name, au_blur=1.0)
+    _set(blurred.G, _values(steps.G))
+    for w in steps.D.all_weights:  # initialised with std 0.02, the critic reads about 0 whatever its input
+        w.assign(w * 5.0)
+    _set(blurred.D, _values(steps.D))
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    s = config.net.image_size  # images of pixel-fine stripes, so that blurring them changes what the heads read
+    real = 0.9 * tf.sign(real) * tf.constant(np.indices((s, s)).sum(0) % 2 * 2.0 - 1.0, tf.float32)[None, :, :, None]
+    fake = generate(steps.G, real, y_tgt)[0]
+    expected_g = float(losses.expression_loss(steps.D(losses.gaussian_blur(fake, 1.0))[1], y_tgt))
+    plain_g = float(losses.expression_loss(steps.D(fake)[1], y_tgt))
+    g = {k: float(v) for k, v in blurred.generator_step(real, y_src, y_tgt, alpha, extras).items()}
+    plain = {k: float(v) for k, v in steps.generator_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert g["G/cond"] == pytest.approx(expected_g, rel=1e-4) and abs(expected_g - plain_g) > 1e-3 * plain_g
+    assert g["G/adv"] == pytest.approx(plain["G/adv"], rel=1e-4)
+    _set(blurred.G, _values(steps.G))  # the generator steps moved both generators: the critic steps start equal
+    expected_d = float(losses.expression_loss(steps.D(losses.gaussian_blur(real, 1.0))[1], y_src))
+    d = {k: float(v) for k, v in blurred.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    clean = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    assert d["D/cond"] == pytest.approx(expected_d, rel=1e-4) and abs(expected_d - clean["D/cond"]) > 1e-3 * expected_d
+    assert d["D/adv"] == pytest.approx(clean["D/adv"], rel=1e-4)
+    assert d["D/gp"] == pytest.approx(clean["D/gp"], rel=1e-4)
 
 
 @pytest.mark.slow  # 17 s under load

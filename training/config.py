@@ -70,6 +70,10 @@ class TrainConfig:
     au_noise: float = _f(0.0, "the AU head learns real AUs from real images with Gaussian pixel noise of a per-image "
                               "std drawn from U(0, X) ([-1, 1] pixel scale, e.g. 0.1), so that it learns to "
                               "ignore noise; the realness head still sees clean images; 0 = off (the paper)")
+    au_blur: float = _f(0.0, "the AU head reads images low-passed by a Gaussian of this std in pixels (e.g. 1): real "
+                             "images when it learns their AUs, the generator's outputs in the generator's AU loss, so "
+                             "that colour noise finer than the blur cannot fool it; the realness head still sees the "
+                             "images themselves; one more critic pass over the batch in each step; 0 = off (the paper)")
     au_head_start: int = _f(0, "the first N critic steps train only the critic's AU regression on real images "
                                "(no generator, no adversarial loss), so that the generator never trains against "
                                "a random AU head; the warm-ups start after it; 0 = off (the paper)")
@@ -136,9 +140,9 @@ class TrainConfig:
             (self.au_jacobian_at in AU_JACOBIAN_AT, f"--au-jacobian-at must be one of {', '.join(AU_JACOBIAN_AT)}"),
             (0.0 <= self.g_ema < 1.0, "--g-ema must be in [0, 1)"),
             (self.r1_gamma >= 0 and self.r1_every >= 1, "--r1-gamma must be >= 0 and --r1-every >= 1"),
-            (min(self.lambda_au_jacobian, self.au_noise, self.lambda_color_tv, self.lambda_idt,
-                 self.lambda_edit_l1) >= 0,
-             "--lambda-au-jacobian, --au-noise, --lambda-idt, --lambda-color-tv and --lambda-edit-l1 must be >= 0"),
+            (min(self.lambda_au_jacobian, self.au_noise, self.au_blur, self.lambda_color_tv, self.lambda_idt,
+                 self.lambda_edit_l1) >= 0, "--lambda-au-jacobian, --au-noise, --au-blur, --lambda-idt, "
+                                            "--lambda-color-tv and --lambda-edit-l1 must be >= 0"),
             (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),

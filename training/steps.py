@@ -187,6 +187,13 @@ class GANimationSteps:
             total += self.config.lambda_au_jacobian * terms["D/au_jacobian"]
         return terms, total
 
+    def _au_view(self, images, extras=None):
+        """What the AU head reads: `images` (+ --au-noise's noise when `extras` has it), low-passed by a Gaussian of
+        std --au-blur pixels when that is on."""
+        if extras is not None and "au_noise" in extras:
+            images = images + extras["au_noise"]
+        return losses.gaussian_blur(images, self.config.au_blur) if self.config.au_blur else images
+
     def _realness(self, outputs, aus):
         """The critic's realness map from D's outputs; with --d-projection plus <h(x), y> for the labels `aus`
         (B, 17), broadcast over the map (so every loss that averages the map sees the projection once)."""
@@ -199,15 +206,16 @@ class GANimationSteps:
         c = self.config
         fake, _, _ = generate(self.G, real, y_tgt)
         fake = tf.stop_gradient(fake)
-        parts = [real, fake] + ([real + extras["au_noise"]] if "au_noise" in extras else [])
+        own = "au_noise" in extras or c.au_blur > 0  # the AU head learns from its own view of the real images
+        parts = [real, fake] + ([self._au_view(real, extras)] if own else [])
         with tf.GradientTape() as tape:
             outputs = [tf.split(o, len(parts), axis=0) for o in self.D(tf.concat(parts, axis=0))]  # one pass
             aus = outputs[1]
             real_realness = self._realness([o[0] for o in outputs], y_src)
             fake_realness = self._realness([o[1] for o in outputs], y_tgt)
-            # The AU head learns from the real images, or from their noisy copies with --au-noise.
+            # The AU head learns from the real images, or from their noisy / blurred copies (--au-noise, --au-blur).
             x_hat = alpha * real + (1.0 - alpha) * fake  # the gradient penalty's points (and the AU Jacobian's)
-            terms, au_total = self._au_losses(aus[-1] if "au_noise" in extras else aus[0], y_src, real, extras, x_hat)
+            terms, au_total = self._au_losses(aus[-1] if own else aus[0], y_src, real, extras, x_hat)
             if c.gan_loss == "wgan-gp":
                 adv = losses.critic_adversarial(real_realness, fake_realness)
                 # With --d-projection the interpolate's label is interpolated the same way as its pixels.
@@ -229,8 +237,7 @@ class GANimationSteps:
     def _au_replica(self, real, y_src, extras):
         """--au-head-start: the critic learns the AUs of real images alone (no generator, no adversarial term)."""
         with tf.GradientTape() as tape:
-            seen = real + extras["au_noise"] if "au_noise" in extras else real
-            terms, total = self._au_losses(self.D(seen)[1], y_src, real, extras)
+            terms, total = self._au_losses(self.D(self._au_view(real, extras))[1], y_src, real, extras)
             replica_share = total / self.strategy.num_replicas_in_sync
         self._apply(tape, replica_share, self.D, self.opt_d)
         return dict(terms, **{"D/total": total})
@@ -240,8 +247,13 @@ class GANimationSteps:
         with tf.GradientTape() as tape:
             fake, color_fake, att_fake = generate(self.G, real, y_tgt)
             rec, color_rec, att_rec = generate(self.G, fake, y_src)  # the cycle back to the source expression
-            fake_outputs = self.D(fake)
-            fake_realness, fake_aus = self._realness(fake_outputs, y_tgt), fake_outputs[1]
+            if c.au_blur:  # the realness head judges the output, the AU head reads its low-passed copy: one pass
+                both = [tf.split(o, 2, axis=0) for o in self.D(tf.concat([fake, self._au_view(fake)], axis=0))]
+                fake_outputs, fake_aus = [o[0] for o in both], both[1][1]
+            else:
+                fake_outputs = self.D(fake)
+                fake_aus = fake_outputs[1]
+            fake_realness = self._realness(fake_outputs, y_tgt)
             if c.gan_loss == "wgan-gp":
                 adv = losses.generator_adversarial(fake_realness)
             else:
