@@ -51,6 +51,13 @@ def test_the_defaults_are_the_paper():
                                                                         0.0, 0.0, 0.0, 0)
 
 
+@pytest.mark.parametrize("flag", ["au_blur", "lambda_edit_l1", "lambda_au_jacobian", "lr_g", "g_ema"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_weight_or_rate_that_is_not_finite_is_refused(flag, value):
+    with pytest.raises(ValueError, match=f"^--{flag.replace('_', '-')} must be a finite number$"):
+        TrainConfig(**{flag: value}).validate()
+
+
 # --- --g-ema ---
 
 def _ema_run(tmp_path, name, suffix, **overrides):

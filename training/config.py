@@ -5,6 +5,7 @@ Every run writes the resolved configuration to RUN_DIR/config.json, and `--resum
 import argparse
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -155,6 +156,10 @@ class TrainConfig:
             (self.checkpoint_every >= 1 and self.log_every >= 1 and self.sample_every >= 1,
              "--checkpoint-every, --log-every and --sample-every must be >= 1"),
         ]
+        not_finite = [f.name for f in dataclasses.fields(self)
+                      if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))]
+        if not_finite:  # NaN passes every comparison-free check above, and inf is no weight or rate
+            raise ValueError(f"--{not_finite[0].replace('_', '-')} must be a finite number")
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
