@@ -122,6 +122,30 @@ def au_jacobian_penalty(au_head, real, probe):
     return tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
 
 
+def au_adversarial_images(au_head, real, target, start, eps, steps=1):
+    """Real images moved, within an L2 ball of radius `eps` per image, to where the AU head's reading is furthest
+    from their true AUs: projected gradient ascent on sum_b ||D_y(x_b + r_b) - y_b||^2 from a small random start,
+    `steps` steps of size 2.5 eps / steps (Madry et al. 2018, L2 threat model). Training the AU head on them
+    (adversarial training) makes it robust, so that the generator cannot move its reading with changes smaller
+    than eps, and robust models have input gradients that look like the features (Santurkar et al. 2019).
+
+    au_head: x -> AUs (B, K). real: (B, H, W, C); target: (B, K); start: (B, H, W, C), e.g. 1e-3 N(0, 1).
+    Returns the perturbed images, no gradient through them.
+    """
+    real = tf.convert_to_tensor(real)
+    r = tf.convert_to_tensor(start, real.dtype)
+    size = 2.5 * eps / steps
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            error = tf.reduce_sum(tf.square(au_head(real + r) - tf.cast(target, tf.float32)))
+        grad = tape.gradient(error, r)
+        r = r + size * grad / (tf.norm(tf.reshape(grad, [tf.shape(grad)[0], -1]), axis=1)[:, None, None, None] + 1e-12)
+        norm = tf.norm(tf.reshape(r, [tf.shape(r)[0], -1]), axis=1)[:, None, None, None]
+        r = r * tf.minimum(1.0, eps / (norm + 1e-12))
+    return tf.stop_gradient(real + r)
+
+
 def color_smoothness(color, attention):
     """Total variation of the color mask where the output uses it: mean over pixels of
     (1 - A) * (|C[i, j+1] - C[i, j]| + |C[i+1, j] - C[i, j]|), summed over the 3 channels.

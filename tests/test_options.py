@@ -47,11 +47,11 @@ def _inputs(steps, config, seed=0):
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
-            c.lambda_idt, c.lambda_edit_l1, c.au_blur, c.max_steps) == ("torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0,
-                                                                        0.0, 0.0, 0.0, 0)
+            c.lambda_idt, c.lambda_edit_l1, c.au_blur, c.au_adversarial, c.max_steps) == (
+        "torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 
-@pytest.mark.parametrize("flag", ["au_blur", "lambda_edit_l1", "lambda_au_jacobian", "lr_g", "g_ema"])
+@pytest.mark.parametrize("flag", ["au_blur", "au_adversarial", "lambda_edit_l1", "lambda_au_jacobian", "lr_g", "g_ema"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_weight_or_rate_that_is_not_finite_is_refused(flag, value):
     with pytest.raises(ValueError, match=f"^--{flag.replace('_', '-')} must be a finite number$"):
@@ -199,6 +199,45 @@ def test_au_blur_reaches_the_au_head_only(name):
     d = {k: float(v) for k, v in blurred.critic_step(real, y_src, y_tgt, alpha, extras).items()}
     clean = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, extras).items()}
     assert d["D/cond"] == pytest.approx(expected_d, rel=1e-4) and abs(expected_d - clean["D/cond"]) > 1e-3 * expected_d
+    assert d["D/adv"] == pytest.approx(clean["D/adv"], rel=1e-4)
+    assert d["D/gp"] == pytest.approx(clean["D/gp"], rel=1e-4)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_au_adversarial_images_find_the_worst_change_of_a_linear_head(steps):
+    """For a linear AU head f(x) = <w, x>, the change of L2 norm eps that moves its reading furthest from the
+    label is eps * sign(f(x) - y) * w / ||w||."""
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=(1, 6, 6, 3)).astype(np.float32))
+    head = lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None]  # noqa: E731
+    real = tf.constant(rng.uniform(-1, 1, (4, 6, 6, 3)).astype(np.float32))
+    target = tf.constant([[10.0], [-10.0], [10.0], [-10.0]])  # readings below, above, below, above the label
+    moved = losses.au_adversarial_images(head, real, target, tf.zeros_like(real), 0.5, steps) - real
+    side = np.sign(head(real).numpy() - target.numpy())[:, :, None, None]
+    np.testing.assert_allclose(moved.numpy(), 0.5 * side * (w / tf.norm(w)).numpy(), atol=1e-5)
+
+
+def test_au_adversarial_trains_the_au_head_on_clean_and_perturbed_real_images(name):
+    """With --au-adversarial the critic's AU regression is the mean of its error on the real images and on their
+    worst perturbations; the realness terms are those of the plain step."""
+    config, steps = _steps(name)
+    _, robust = _steps(name, au_adversarial=2.0)
+    _set(robust.G, _values(steps.G))
+    for w in steps.D.all_weights:  # initialised with std 0.02, the critic reads about 0 whatever its input
+        w.assign(w * 5.0)
+    _set(robust.D, _values(steps.D))
+    real, y_src, y_tgt, alpha, _ = _inputs(steps, config)
+    extras = robust.sample_extras(real)
+    assert extras["au_adv_start"].shape == real.shape
+    moved = losses.au_adversarial_images(lambda x: steps.D(x)[1], real, y_src, extras["au_adv_start"], 2.0)
+    np.testing.assert_array_less(tf.norm(tf.reshape(moved - real, [config.batch, -1]), axis=1).numpy(), 2.0 + 1e-4)
+    clean_error = float(losses.expression_loss(steps.D(real)[1], y_src))
+    moved_error = float(losses.expression_loss(steps.D(moved)[1], y_src))
+    assert moved_error > 1.5 * clean_error  # the perturbation is adversarial
+    d = {k: float(v) for k, v in robust.critic_step(real, y_src, y_tgt, alpha, extras).items()}
+    clean = {k: float(v) for k, v in steps.critic_step(real, y_src, y_tgt, alpha, {}).items()}
+    assert clean["D/cond"] == pytest.approx(clean_error, rel=1e-4)
+    assert d["D/cond"] == pytest.approx((clean_error + moved_error) / 2, rel=1e-4)
     assert d["D/adv"] == pytest.approx(clean["D/adv"], rel=1e-4)
     assert d["D/gp"] == pytest.approx(clean["D/gp"], rel=1e-4)
 

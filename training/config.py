@@ -75,6 +75,11 @@ class TrainConfig:
                              "images when it learns their AUs, the generator's outputs in the generator's AU loss, so "
                              "that colour noise finer than the blur cannot fool it; the realness head still sees the "
                              "images themselves; one more critic pass over the batch in each step; 0 = off (the paper)")
+    au_adversarial: float = _f(0.0, "adversarial training of the AU head: it also learns the real AUs of real images "
+                                    "moved within an L2 ball of this radius per image ([-1, 1] pixel scale, e.g. 1) "
+                                    "to where its reading is most wrong, so that changes smaller than that cannot "
+                                    "move its reading; one more critic pass per perturbation step; 0 = off (the paper)")
+    au_adversarial_steps: int = _f(1, "with --au-adversarial: projected gradient steps that find the perturbation")
     au_head_start: int = _f(0, "the first N critic steps train only the critic's AU regression on real images "
                                "(no generator, no adversarial loss), so that the generator never trains against "
                                "a random AU head; the warm-ups start after it; 0 = off (the paper)")
@@ -144,6 +149,10 @@ class TrainConfig:
             (min(self.lambda_au_jacobian, self.au_noise, self.au_blur, self.lambda_color_tv, self.lambda_idt,
                  self.lambda_edit_l1) >= 0, "--lambda-au-jacobian, --au-noise, --au-blur, --lambda-idt, "
                                             "--lambda-color-tv and --lambda-edit-l1 must be >= 0"),
+            (self.au_adversarial >= 0 and self.au_adversarial_steps >= 1,
+             "--au-adversarial must be >= 0 and --au-adversarial-steps >= 1"),
+            (not self.au_adversarial or not (self.au_noise or self.au_blur),
+             "--au-adversarial cannot be combined with --au-noise or --au-blur"),
             (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),
             (self.att_warmup_steps >= 0, "--att-warmup-steps must be >= 0"),
             (self.cond_warmup_steps >= 0, "--cond-warmup-steps must be >= 0"),

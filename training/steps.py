@@ -117,7 +117,8 @@ class GANimationSteps:
     def sample_extras(self, real):
         """The random tensors of the options that need them, drawn here so that the steps stay pure: a dict,
         empty when none is on. au_probe (B, 17) N(0, 1): --lambda-au-jacobian's projections; au_noise
-        (B, S, S, 3): --au-noise's pixel noise, std U(0, au_noise) per image."""
+        (B, S, S, 3): --au-noise's pixel noise, std U(0, au_noise) per image; au_adv_start (B, S, S, 3):
+        the random start of --au-adversarial's perturbation."""
         c, extras = self.config, {}
         b = int(real.shape[0])
         if c.lambda_au_jacobian:
@@ -125,6 +126,8 @@ class GANimationSteps:
         if c.au_noise:
             strength = self.rng.uniform([b, 1, 1, 1], 0.0, c.au_noise)
             extras["au_noise"] = strength * self.rng.normal(tf.shape(real))
+        if c.au_adversarial:
+            extras["au_adv_start"] = 1e-3 * self.rng.normal(tf.shape(real))
         return extras
 
     def r1_due(self, step):
@@ -208,6 +211,9 @@ class GANimationSteps:
         fake = tf.stop_gradient(fake)
         own = "au_noise" in extras or c.au_blur > 0  # the AU head learns from its own view of the real images
         parts = [real, fake] + ([self._au_view(real, extras)] if own else [])
+        if c.au_adversarial:  # the AU head also learns from real images moved to fool it (--au-adversarial)
+            parts.append(losses.au_adversarial_images(lambda x: self.D(x)[1], real, y_src, extras["au_adv_start"],
+                                                      c.au_adversarial, c.au_adversarial_steps))
         with tf.GradientTape() as tape:
             outputs = [tf.split(o, len(parts), axis=0) for o in self.D(tf.concat(parts, axis=0))]  # one pass
             aus = outputs[1]
@@ -215,7 +221,11 @@ class GANimationSteps:
             fake_realness = self._realness([o[1] for o in outputs], y_tgt)
             # The AU head learns from the real images, or from their noisy / blurred copies (--au-noise, --au-blur).
             x_hat = alpha * real + (1.0 - alpha) * fake  # the gradient penalty's points (and the AU Jacobian's)
-            terms, au_total = self._au_losses(aus[-1] if own else aus[0], y_src, real, extras, x_hat)
+            if c.au_adversarial:  # the mean of its error on the clean and on the perturbed real images
+                au_in, au_labels = tf.concat([aus[0], aus[-1]], axis=0), tf.concat([y_src, y_src], axis=0)
+            else:
+                au_in, au_labels = aus[-1] if own else aus[0], y_src
+            terms, au_total = self._au_losses(au_in, au_labels, real, extras, x_hat)
             if c.gan_loss == "wgan-gp":
                 adv = losses.critic_adversarial(real_realness, fake_realness)
                 # With --d-projection the interpolate's label is interpolated the same way as its pixels.
