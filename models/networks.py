@@ -165,6 +165,12 @@ def build_networks(net, name_suffix="", num_aus=NUM_AUS):
     return G, D
 
 
+def build_au_teacher(net, name="T", num_aus=NUM_AUS):
+    """--au-teacher's AU regressor: a critic of D's architecture whose AU head alone is trained and read."""
+    return get_discriminator(net.image_size, net.d_conv_dim, net.d_layers, num_aus, compute_dtype=net.compute_dtype(),
+                             name=name)
+
+
 def build_generator(net, name, num_aus=NUM_AUS):
     """The generator of a NetworkConfig (also the --g-ema average's copy)."""
     return get_generator(net.image_size, net.g_conv_dim, net.n_res, num_aus, norm_affine=net.g_norm_affine,

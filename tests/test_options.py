@@ -47,8 +47,8 @@ def _inputs(steps, config, seed=0):
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
-            c.lambda_idt, c.lambda_edit_l1, c.au_blur, c.au_adversarial, c.max_steps) == (
-        "torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+            c.lambda_idt, c.lambda_edit_l1, c.au_blur, c.au_adversarial, c.au_teacher, c.max_steps) == (
+        "torch", "wgan-gp", 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, False, 0)
 
 
 @pytest.mark.parametrize("flag", ["au_blur", "au_adversarial", "lambda_edit_l1", "lambda_au_jacobian", "lr_g", "g_ema"])
@@ -240,6 +240,46 @@ def test_au_adversarial_trains_the_au_head_on_clean_and_perturbed_real_images(na
     assert d["D/cond"] == pytest.approx((clean_error + moved_error) / 2, rel=1e-4)
     assert d["D/adv"] == pytest.approx(clean["D/adv"], rel=1e-4)
     assert d["D/gp"] == pytest.approx(clean["D/gp"], rel=1e-4)
+
+
+def test_the_au_teacher_learns_in_the_head_start_and_then_alone_teaches_the_generator(name):
+    """--au-teacher: the head start trains the teacher alone (on clean and, with --au-adversarial, perturbed real
+    images); afterwards the generator's AU loss reads the frozen teacher, and the critic learns as in the paper."""
+    from models.networks import build_au_teacher
+    config = tiny_config(au_teacher=True, au_head_start=2, au_adversarial=1.0)
+    G, D = build_networks(config.net, name_suffix=name(""))
+    T = build_au_teacher(config.net, name("T"))
+    steps = GANimationSteps(G, D, config, T=T)
+    for w in D.all_weights + T.all_weights:  # initialised with std 0.02, both read about 0 whatever their input
+        w.assign(w * 5.0)
+    assert "T" in steps.checkpoint_objects() and "opt_t" in steps.checkpoint_objects()
+    real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
+    g0, d0, t0 = _values(G), _values(D), _values(T)
+    moved = losses.au_adversarial_images(lambda x: T(x)[1], real, y_src, extras["au_adv_start"], 1.0)
+    expected = float(losses.expression_loss(T(tf.concat([real, moved], 0))[1], tf.concat([y_src, y_src], 0)))
+    m = steps.au_step(real, y_src, extras)
+    assert set(m) == {"T/cond"} and float(m["T/cond"]) == pytest.approx(expected, rel=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(_values(G) + _values(D), g0 + d0))
+    t1 = _values(T)
+    assert any(not np.array_equal(a, b) for a, b in zip(t1, t0))
+    fake = generate(G, real, y_tgt)[0]
+    from_teacher = float(losses.expression_loss(T(fake)[1], y_tgt))
+    from_critic = float(losses.expression_loss(D(fake)[1], y_tgt))
+    assert abs(from_teacher - from_critic) > 1e-3 * from_teacher
+    g = steps.generator_step(real, y_src, y_tgt, alpha, extras)
+    assert float(g["G/cond"]) == pytest.approx(from_teacher, rel=1e-4)
+    plain_config, plain = _steps(name)  # the critic step is the paper's: no adversarial images for D's AU head
+    _set(plain.G, _values(G))
+    _set(plain.D, _values(D))
+    d = steps.critic_step(real, y_src, y_tgt, alpha, extras)
+    assert float(d["D/cond"]) == pytest.approx(float(plain.critic_step(real, y_src, y_tgt, alpha, {})["D/cond"]),
+                                               rel=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(_values(T), t1))  # frozen after the head start
+
+
+def test_the_au_teacher_needs_a_head_start():
+    with pytest.raises(ValueError, match="--au-teacher needs --au-head-start"):
+        TrainConfig(au_teacher=True).validate()
 
 
 @pytest.mark.slow  # 17 s under load

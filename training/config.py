@@ -83,6 +83,10 @@ class TrainConfig:
     au_head_start: int = _f(0, "the first N critic steps train only the critic's AU regression on real images "
                                "(no generator, no adversarial loss), so that the generator never trains against "
                                "a random AU head; the warm-ups start after it; 0 = off (the paper)")
+    au_teacher: bool = _f(False, "with --au-head-start N: the head start trains a separate AU regressor of the critic's "
+                                 "architecture (adversarially with --au-adversarial), which is then frozen, and the "
+                                 "generator's AU loss reads it instead of the critic's AU head (which trains as in "
+                                 "the paper); off = the paper")
     lambda_idt: float = _f(0.0, "weight of an identity loss mean |G(real, y_src) - real| (CycleGAN's identity mapping): "
                                 "asked for its own AUs the generator must return its input, a direct pixel "
                                 "signal for the color mask; one more generator pass per step; 0 = off (the paper)")
@@ -151,6 +155,8 @@ class TrainConfig:
                                             "--lambda-color-tv and --lambda-edit-l1 must be >= 0"),
             (self.au_adversarial >= 0 and self.au_adversarial_steps >= 1,
              "--au-adversarial must be >= 0 and --au-adversarial-steps >= 1"),
+            (not self.au_teacher or self.au_head_start >= 1, "--au-teacher needs --au-head-start N >= 1"),
+            (not self.au_teacher or not self.au_blur, "--au-teacher cannot be combined with --au-blur"),
             (not self.au_adversarial or not (self.au_noise or self.au_blur),
              "--au-adversarial cannot be combined with --au-noise or --au-blur"),
             (self.au_head_start >= 0 and self.max_steps >= 0, "--au-head-start and --max-steps must be >= 0"),

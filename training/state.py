@@ -15,7 +15,7 @@ import os
 import tensorflow as tf
 
 from models.export import export_saved_model
-from models.networks import build_generator, build_networks
+from models.networks import build_au_teacher, build_generator, build_networks
 from models.transfer import transfer_networks
 from training.config import read_run_config, resolve_precision
 from training.distribute import is_chief, worker_info
@@ -44,7 +44,8 @@ class TrainingState:
         with self.strategy.scope():
             self.G, self.D = build_networks(config.net, name_suffix)
             G_ema = build_generator(config.net, "G_ema" + name_suffix) if config.g_ema else None
-            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng, G_ema=G_ema)
+            T = build_au_teacher(config.net, "T" + name_suffix) if config.au_teacher else None
+            self.steps = GANimationSteps(self.G, self.D, config, self.strategy, rng=rng, G_ema=G_ema, T=T)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")  # critic steps done
         self.checkpoint = tf.train.Checkpoint(step=self.step, **self.steps.checkpoint_objects())
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.work_dir, "checkpoints"),

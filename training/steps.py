@@ -43,8 +43,8 @@ class GANimationSteps:
     (updated after every generator step; see `ema_decay`).
     """
 
-    def __init__(self, G, D, config, strategy=None, rng=None, G_ema=None):
-        self.G, self.D, self.config, self.G_ema = G, D, config, G_ema
+    def __init__(self, G, D, config, strategy=None, rng=None, G_ema=None, T=None):
+        self.G, self.D, self.config, self.G_ema, self.T = G, D, config, G_ema, T
         self.strategy = strategy or tf.distribute.get_strategy()
         self.G.train()
         self.D.train()
@@ -54,6 +54,10 @@ class GANimationSteps:
         # Build the optimizer slots now, so a checkpoint restores into them before the first step.
         self.opt_g.build(self.G.trainable_weights)
         self.opt_d.build(self.D.trainable_weights)
+        if T is not None:  # --au-teacher: its own optimizer, used in the head start only
+            T.train()
+            self.opt_t = make_optimizer(config.lr_d, config.beta1, config.beta2, adam)
+            self.opt_t.build(T.trainable_weights)
         # One plain generator for the eager code that draws targets and alphas: under a strategy, create it
         # outside strategy.scope() and pass it in (a generator made in the scope is split per replica).
         self.rng = rng if rng is not None else tf.random.Generator.from_seed(config.seed)
@@ -80,6 +84,8 @@ class GANimationSteps:
         objects = dict(G=_Weights(self.G), D=_Weights(self.D), opt_g=self.opt_g, opt_d=self.opt_d, rng=self.rng)
         if self.G_ema is not None:
             objects.update(G_ema=_Weights(self.G_ema), ema_updates=self.ema_updates)
+        if self.T is not None:
+            objects.update(T=_Weights(self.T), opt_t=self.opt_t)
         return objects
 
     def copy_to_ema(self):
@@ -211,7 +217,8 @@ class GANimationSteps:
         fake = tf.stop_gradient(fake)
         own = "au_noise" in extras or c.au_blur > 0  # the AU head learns from its own view of the real images
         parts = [real, fake] + ([self._au_view(real, extras)] if own else [])
-        if c.au_adversarial:  # the AU head also learns from real images moved to fool it (--au-adversarial)
+        robust = c.au_adversarial and self.T is None  # (with --au-teacher, --au-adversarial trains the teacher)
+        if robust:  # the AU head also learns from real images moved to fool it (--au-adversarial)
             parts.append(losses.au_adversarial_images(lambda x: self.D(x)[1], real, y_src, extras["au_adv_start"],
                                                       c.au_adversarial, c.au_adversarial_steps))
         with tf.GradientTape() as tape:
@@ -221,7 +228,7 @@ class GANimationSteps:
             fake_realness = self._realness([o[1] for o in outputs], y_tgt)
             # The AU head learns from the real images, or from their noisy / blurred copies (--au-noise, --au-blur).
             x_hat = alpha * real + (1.0 - alpha) * fake  # the gradient penalty's points (and the AU Jacobian's)
-            if c.au_adversarial:  # the mean of its error on the clean and on the perturbed real images
+            if robust:  # the mean of its error on the clean and on the perturbed real images
                 au_in, au_labels = tf.concat([aus[0], aus[-1]], axis=0), tf.concat([y_src, y_src], axis=0)
             else:
                 au_in, au_labels = aus[-1] if own else aus[0], y_src
@@ -245,7 +252,19 @@ class GANimationSteps:
         return dict(terms, **{"D/total": total})
 
     def _au_replica(self, real, y_src, extras):
-        """--au-head-start: the critic learns the AUs of real images alone (no generator, no adversarial term)."""
+        """--au-head-start: the critic learns the AUs of real images alone (no generator, no adversarial term); with
+        --au-teacher the teacher does instead, on clean and (--au-adversarial) perturbed real images."""
+        if self.T is not None:
+            parts, labels = [real], [y_src]
+            if self.config.au_adversarial:
+                parts.append(losses.au_adversarial_images(lambda x: self.T(x)[1], real, y_src, extras["au_adv_start"],
+                                                          self.config.au_adversarial, self.config.au_adversarial_steps))
+                labels.append(y_src)
+            with tf.GradientTape() as tape:
+                total = losses.expression_loss(self.T(tf.concat(parts, axis=0))[1], tf.concat(labels, axis=0))
+                replica_share = self.lambda_cond * total / self.strategy.num_replicas_in_sync
+            self._apply(tape, replica_share, self.T, self.opt_t)
+            return {"T/cond": total}
         with tf.GradientTape() as tape:
             terms, total = self._au_losses(self.D(self._au_view(real, extras))[1], y_src, real, extras)
             replica_share = total / self.strategy.num_replicas_in_sync
@@ -263,6 +282,8 @@ class GANimationSteps:
             else:
                 fake_outputs = self.D(fake)
                 fake_aus = fake_outputs[1]
+            if self.T is not None:  # --au-teacher: the frozen teacher reads the output's AUs
+                fake_aus = self.T(fake)[1]
             fake_realness = self._realness(fake_outputs, y_tgt)
             if c.gan_loss == "wgan-gp":
                 adv = losses.generator_adversarial(fake_realness)
