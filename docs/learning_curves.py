@@ -3,7 +3,8 @@
   python docs/learning_curves.py --out docs/learning_curves.png base=runs/base ema=runs/ema ...
   python docs/learning_curves.py --metric eval/noop_psnr --at 10000,30000 a=runs/a b=runs/b
 
-Each LABEL=RUN_DIR is one line of the plot. Images seen = critic step x batch (config.json). Prints a markdown
+Each LABEL=RUN_DIR is one line of the plot. Images seen = critic step x batch (config.json), counted from the
+end of an --au-head-start (images seen by the generator's phase). Prints a markdown
 table: the metric at the --at image counts (the evaluation at or just before), its best value, and the training
 minutes to the last evaluation (from log.txt's times, evaluations included).
 """
@@ -20,7 +21,8 @@ from utils.cli import ArgumentParser  # noqa: E402
 def read_curve(run_dir, metric):
     """[(images, minutes, value)] of one run's in-training evaluations."""
     with open(os.path.join(run_dir, "config.json")) as f:
-        batch = json.load(f)["batch"]
+        config = json.load(f)
+    batch, head_start = config["batch"], config.get("au_head_start", 0)
     values = {}
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         for line in f:
@@ -40,7 +42,7 @@ def read_curve(run_dir, metric):
             elif text.startswith("step ") and ":" in text and start is not None:
                 step = int(text[5:text.index(":")])
                 minutes[step] = (t - start).total_seconds() / 60
-    return [(step * batch, minutes.get(step), values[step]) for step in sorted(values)]
+    return [((step - head_start) * batch, minutes.get(step), values[step]) for step in sorted(values)]
 
 
 def value_at(curve, images):
