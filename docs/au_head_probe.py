@@ -16,7 +16,6 @@ evaluation/groundtruth.py (8 identities x 17 AUs x intensities 1, 2.5, 5, from a
 
 One core, fp32; about 1 to 4 minutes per head on a Zen 4 core. Prints one JSON line.
 """
-import argparse
 import json
 import os
 import sys
@@ -25,13 +24,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-import losses  # noqa: E402
-from data.synthetic import make_synthetic_faces, render_face  # noqa: E402
-from evaluation.groundtruth import _gain, _l1, edit_regions, error_split, make_cases  # noqa: E402
-from models.networks import get_discriminator  # noqa: E402
-from training.optimizers import make_optimizer  # noqa: E402
+from utils.cli import ArgumentParser, quiet_tensorflow, run_main  # noqa: E402
+
+
+def _import_tensorflow():
+    """TensorFlow and the project's modules that need it, imported quietly once the flags are checked."""
+    global tf, losses, make_synthetic_faces, render_face, _gain, _l1, edit_regions, error_split, make_cases
+    global get_discriminator, make_optimizer
+    tf = quiet_tensorflow()
+    import losses
+    from data.synthetic import make_synthetic_faces, render_face
+    from evaluation.groundtruth import _gain, _l1, edit_regions, error_split, make_cases
+    from models.networks import get_discriminator
+    from training.optimizers import make_optimizer
 
 
 def train_regressor(args):
@@ -122,7 +128,7 @@ def probe(head, args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--head", choices=["plain", "adversarial", "noise", "jacobian"], default="plain")
     p.add_argument("--eps", type=float, default=1.0, help="adversarial: L2 radius per image, [-1, 1] scale")
     p.add_argument("--pgd-steps", type=int, default=3, help="adversarial: projected gradient steps")
@@ -137,6 +143,11 @@ def main():
     p.add_argument("--from-run", help="probe the AU head of this run's last checkpoint (fp32) instead of training one")
     p.add_argument("--teacher", action="store_true", help="with --from-run: probe the run's --au-teacher")
     args = p.parse_args()
+    if args.from_run and not os.path.isfile(os.path.join(args.from_run, "config.json")):
+        p.error(f"--from-run {args.from_run}: not a run directory (no config.json)")
+    _import_tensorflow()
+    if args.from_run and not tf.train.latest_checkpoint(os.path.join(args.from_run, "checkpoints")):
+        p.error(f"--from-run {args.from_run}: the run has no checkpoint")
     tf.random.set_seed(args.seed)
     start = time.time()
     head = run_head(args.from_run, args.teacher) if args.from_run else train_regressor(args)
@@ -145,4 +156,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
