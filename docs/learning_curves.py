@@ -4,9 +4,9 @@
   python docs/learning_curves.py --metric eval/noop_psnr --at 10000,30000 a=runs/a b=runs/b
 
 Each LABEL=RUN_DIR is one line of the plot. Images seen = critic step x batch (config.json), counted from the
-end of an --au-head-start (images seen by the generator's phase). Prints a markdown
-table: the metric at the --at image counts (the evaluation at or just before), its best value, and the training
-minutes to the last evaluation (from log.txt's times, evaluations included).
+end of an --au-head-start (images seen by the generator's phase). Prints a markdown table: the metric at the
+--at image counts (the evaluation at or just before), its best value (the lowest for an error), and the
+training minutes to the last evaluation (from log.txt's times, evaluations included).
 """
 import datetime
 import json
@@ -75,7 +75,8 @@ def main(argv=None):
     print("|---" * (len(at) + 4) + "|")
     for label, curve in curves.items():
         cells = [value_at(curve, a) for a in at]
-        best = max((v for _, _, v in curve), default=None)
+        lower_is_better = "error" in args.metric or "mae" in args.metric  # errors: the best is the lowest
+        best = (min if lower_is_better else max)((v for _, _, v in curve), default=None)
         last = curve[-1] if curve else (0, None, None)
         print(f"| {label} | " + " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
               + f" | {'-' if best is None else f'{best:.3f}'} | "

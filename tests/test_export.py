@@ -44,6 +44,7 @@ def exported(tmp_path_factory):
     return out, images, aus, expected
 
 
+@pytest.mark.slow  # 15 s under load
 @pytest.mark.subprocess
 def test_export_reloads_in_a_fresh_process_with_the_same_outputs(exported, tmp_path):
     out, images, aus, expected = exported
@@ -59,6 +60,7 @@ def test_export_reloads_in_a_fresh_process_with_the_same_outputs(exported, tmp_p
     assert got["color"].dtype == np.uint8
 
 
+@pytest.mark.slow  # 15 s under load
 @pytest.mark.subprocess
 def test_saved_model_cli_lists_both_signatures(exported):
     out = exported[0]
@@ -88,6 +90,7 @@ def test_metadata_and_not_an_export(exported, tmp_path):
         read_metadata(str(tmp_path / "nope"))
 
 
+@pytest.mark.slow  # 7 s under load
 def test_an_adain_export_with_five_labels(tmp_path, name):
     """The export records the conditioning and label size; it edits with (N, 5) labels; infer.py and
     evaluate.py, which speak the 17 AUs, refuse it in one line."""
@@ -108,6 +111,7 @@ def test_an_adain_export_with_five_labels(tmp_path, name):
 
 # --- a killed export never leaves the run without a model (utils.files.replace_folder) ---
 
+@pytest.mark.slow  # 15 s under load
 def test_a_killed_export_always_leaves_a_loadable_model(tmp_path):
     """Kill the export at each of its file operations (tests/test_folders.py injects the kills): infer.py's
     model lookup always finds a complete export, the old or the new one, and the next export leaves no

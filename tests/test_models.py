@@ -9,6 +9,7 @@ from models.networks import G_LABEL_LAYER, count_parameters, get_discriminator, 
 from models.ops import compose, tile_aus
 
 
+@pytest.mark.slow  # 22 s under load
 def test_parameter_counts_match_the_reference_architecture(name):
     G = get_generator(128, name=name("G"))
     D = get_discriminator(128, name=name("D"))
@@ -19,6 +20,7 @@ def test_parameter_counts_match_the_reference_architecture(name):
     assert count_parameters(get_generator(128, conditioning="adain", name=name("A"))) == 8_841_088
 
 
+@pytest.mark.slow  # 8 s under load
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
 def test_only_the_label_layer_depends_on_the_label_size(name, conditioning):
     """Built for 17 and for 5 labels: the adain generator differs only in its first embedding layer."""
@@ -41,6 +43,7 @@ def test_a_projection_critic_moves_to_another_label_size(name):
         copy_weights(D17, D5, "aus")  # the projection head's shape differs
 
 
+@pytest.mark.slow  # 10 s under load
 @pytest.mark.parametrize("conditioning", ["tile", "adain"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_output_shapes_and_ranges(name, batch, conditioning):
@@ -64,6 +67,7 @@ def test_discriminator_maps_at_128(name):
     assert realness.shape == (2, 2, 2, 1) and aus.shape == (2, 17)
 
 
+@pytest.mark.slow  # 8 s under load
 def test_generator_has_no_conv_bias_and_affine_norms(name):
     G = get_generator(32, conv_dim=8, n_res=1, name=name("G"))
     names = [w.name for w in G.trainable_weights]

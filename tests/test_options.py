@@ -104,6 +104,7 @@ def test_the_moving_average_is_checkpointed_resumed_and_exported(tmp_path, name)
     assert not np.array_equal(expected, of_g)
 
 
+@pytest.mark.slow  # 18 s under load
 def test_turning_the_average_on_at_resume_starts_it_at_g(tmp_path, name):
     config = tiny_config(eval_every=0, epochs=1)
     plain = TrainingState(config, str(tmp_path), name_suffix=name("_a"))
@@ -116,6 +117,7 @@ def test_turning_the_average_on_at_resume_starts_it_at_g(tmp_path, name):
 
 # --- the robust AU head ---
 
+@pytest.mark.slow  # 8 s under load
 def test_the_au_jacobian_penalty_enters_the_critic_loss(name):
     config, steps = _steps(name, lambda_au_jacobian=3.0)
     real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
@@ -126,6 +128,7 @@ def test_the_au_jacobian_penalty_enters_the_critic_loss(name):
     assert m["D/total"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # 15 s under load
 @pytest.mark.parametrize("at", ["real", "interpolates"])
 def test_the_au_jacobian_penalty_is_taken_where_asked(name, at):
     """--au-jacobian-at: the penalty's value is the Jacobian norm at the real images or at the gradient penalty's
@@ -144,6 +147,7 @@ def test_the_au_jacobian_penalty_is_taken_where_asked(name, at):
     assert abs(expected - other) > 1e-2 * expected  # the two places give different values: the test can tell
 
 
+@pytest.mark.slow  # 15 s under load
 def test_au_noise_reaches_the_au_head_only(name):
     """With --au-noise the AU loss is computed on noisy real images; the realness terms see the clean ones."""
     config, steps = _steps(name)
@@ -175,6 +179,7 @@ def test_gaussian_blur_keeps_flat_images_and_removes_pixel_noise():
     np.testing.assert_allclose(profile, expected * expected[2], rtol=1e-5)
 
 
+@pytest.mark.slow  # 35 s under load
 def test_au_blur_reaches_the_au_head_only(name):
     """With --au-blur the critic's AU regression reads blurred real images, the generator's AU loss its blurred
     output; every realness term sees the images themselves."""
@@ -217,6 +222,7 @@ def test_au_adversarial_images_find_the_worst_change_of_a_linear_head(steps):
     np.testing.assert_allclose(moved.numpy(), 0.5 * side * (w / tf.norm(w)).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow  # 24 s under load
 def test_au_adversarial_trains_the_au_head_on_clean_and_perturbed_real_images(name):
     """With --au-adversarial the critic's AU regression is the mean of its error on the real images and on their
     worst perturbations; the realness terms are those of the plain step."""
@@ -242,6 +248,7 @@ def test_au_adversarial_trains_the_au_head_on_clean_and_perturbed_real_images(na
     assert d["D/gp"] == pytest.approx(clean["D/gp"], rel=1e-4)
 
 
+@pytest.mark.slow  # 32 s under load
 def test_the_au_teacher_learns_in_the_head_start_and_then_alone_teaches_the_generator(name):
     """--au-teacher: the head start trains the teacher alone (on clean and, with --au-adversarial, perturbed real
     images); afterwards the generator's AU loss reads the frozen teacher, and the critic learns as in the paper."""
@@ -337,6 +344,7 @@ def test_the_wgan_default_never_runs_r1(name):
 
 # --- --d-projection ---
 
+@pytest.mark.slow  # 17 s under load
 def test_the_projection_critic_judges_images_with_their_labels(name):
     """With --d-projection D has a third head h(x), the realness is D_I(x) + <h(x), y> with each image's own
     labels (real: y_src, fake: y_tgt, the interpolate: both interpolated), the head learns, and off is the paper."""
@@ -365,6 +373,7 @@ def test_the_projection_critic_judges_images_with_their_labels(name):
 
 # --- --g-color-residual ---
 
+@pytest.mark.slow  # 14 s under load
 def test_the_residual_color_mask_is_the_input_plus_a_change(name):
     """With --g-color-residual the color mask is clip(real + tanh(.), -1, 1): with the color head's weights at 0
     it is the input itself (the paper's mask is then 0, a gray image); off by default."""
@@ -385,6 +394,7 @@ def test_the_residual_color_mask_is_the_input_plus_a_change(name):
 
 # --- the color mask's smoothness ---
 
+@pytest.mark.slow  # 14 s under load
 def test_color_tv_enters_the_generator_loss(name):
     config, steps = _steps(name, lambda_color_tv=2.0)
     m = {k: float(v) for k, v in steps.generator_step(*_inputs(steps, config)).items()}
@@ -394,6 +404,7 @@ def test_color_tv_enters_the_generator_loss(name):
     assert m["G/total"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # 22 s under load
 def test_the_edit_sparsity_enters_the_generator_loss_and_shrinks_the_edit(name):
     """--lambda-edit-l1: mean |G(real, y_tgt) - real| joins the weighted sum; with a large weight, generator
     steps from the same weights leave a smaller edit than steps without it."""

@@ -89,6 +89,7 @@ def test_a_bf16_export_converts_through_a_float32_generator(tmp_path, name):
         write_tflite(out)
 
 
+@pytest.mark.slow  # 10 s under load
 @pytest.mark.subprocess
 def test_not_an_export_is_one_line(tmp_path):
     with pytest.raises(UserError, match="not a GANimation export"):
@@ -117,6 +118,7 @@ def test_the_command_writes_and_checks_the_files(converted, tmp_path):
     assert "gray levels" in lines[0]
 
 
+@pytest.mark.slow  # 7 s under load
 def test_an_adain_export_converts(tmp_path, name):
     from models.networks import build_networks
     G, D = build_networks(tiny_config(conditioning="adain", adain_dim=16).net, name_suffix=name("_tflite_adain"))

@@ -50,6 +50,7 @@ def test_the_warm_up_weight_reaches_the_generator_loss(name):
     assert steps.generator_step.experimental_get_tracing_count() == 1  # a variable: no retrace
 
 
+@pytest.mark.slow  # 6 s under load
 def test_the_au_weight_reaches_both_losses_without_a_retrace(name):
     config, steps = _steps(name, lambda_cond=1.0)
     real, y_src = _batch(config)

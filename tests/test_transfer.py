@@ -49,6 +49,7 @@ def test_a_trained_adain_run_moves_to_five_labels_and_trains(tmp_path, name):
     assert _changed(before, G5)
 
 
+@pytest.mark.slow  # 8 s under load
 def test_tile_generators_and_other_architectures_are_refused(name):
     tiny = dict(image_size=32, conv_dim=8, n_res=1)
     tile = get_generator(**tiny, name=name("T"))
