@@ -44,6 +44,18 @@ def _inputs(steps, config, seed=0):
     return real, y_src, steps.sample_targets(y_src), steps.sample_alpha(config.batch), steps.sample_extras(real)
 
 
+def _twins(name, **option):
+    """(config, plain steps, steps with `option`) from the same weights, the critic's scaled by 5: initialised with
+    std 0.02, the critic reads about 0 whatever its input, and these tests need heads that depend on it."""
+    config, plain = _steps(name)
+    _, other = _steps(name, **option)
+    _set(other.G, _values(plain.G))
+    for w in plain.D.all_weights:
+        w.assign(w * 5.0)
+    _set(other.D, _values(plain.D))
+    return config, plain, other
+
+
 def test_the_defaults_are_the_paper():
     c = TrainConfig()
     assert (c.adam, c.gan_loss, c.g_ema, c.lambda_au_jacobian, c.au_noise, c.au_head_start, c.lambda_color_tv,
@@ -183,12 +195,7 @@ def test_gaussian_blur_keeps_flat_images_and_removes_pixel_noise():
 def test_au_blur_reaches_the_au_head_only(name):
     """With --au-blur the critic's AU regression reads blurred real images, the generator's AU loss its blurred
     output; every realness term sees the images themselves."""
-    config, steps = _steps(name)
-    _, blurred = _steps(name, au_blur=1.0)
-    _set(blurred.G, _values(steps.G))
-    for w in steps.D.all_weights:  # initialised with std 0.02, the critic reads about 0 whatever its input
-        w.assign(w * 5.0)
-    _set(blurred.D, _values(steps.D))
+    config, steps, blurred = _twins(name, au_blur=1.0)
     real, y_src, y_tgt, alpha, extras = _inputs(steps, config)
     s = config.net.image_size  # images of pixel-fine stripes, so that blurring them changes what the heads read
     real = 0.9 * tf.sign(real) * tf.constant(np.indices((s, s)).sum(0) % 2 * 2.0 - 1.0, tf.float32)[None, :, :, None]
@@ -226,12 +233,7 @@ def test_au_adversarial_images_find_the_worst_change_of_a_linear_head(steps):
 def test_au_adversarial_trains_the_au_head_on_clean_and_perturbed_real_images(name):
     """With --au-adversarial the critic's AU regression is the mean of its error on the real images and on their
     worst perturbations; the realness terms are those of the plain step."""
-    config, steps = _steps(name)
-    _, robust = _steps(name, au_adversarial=2.0)
-    _set(robust.G, _values(steps.G))
-    for w in steps.D.all_weights:  # initialised with std 0.02, the critic reads about 0 whatever its input
-        w.assign(w * 5.0)
-    _set(robust.D, _values(steps.D))
+    config, steps, robust = _twins(name, au_adversarial=2.0)
     real, y_src, y_tgt, alpha, _ = _inputs(steps, config)
     extras = robust.sample_extras(real)
     assert extras["au_adv_start"].shape == real.shape
