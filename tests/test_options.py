@@ -286,6 +286,18 @@ def test_the_au_teacher_learns_in_the_head_start_and_then_alone_teaches_the_gene
     assert all(np.array_equal(a, b) for a, b in zip(_values(T), t1))  # frozen after the head start
 
 
+@pytest.mark.slow  # trains a tiny run
+def test_the_au_teacher_cannot_be_turned_on_at_resume(tmp_path, name):
+    """Its head start is over by then, so it would teach untrained: one line, before anything is written."""
+    from utils.errors import UserError
+    config = tiny_config(eval_every=0, epochs=1)
+    train(TrainingState(config, str(tmp_path), name_suffix=name("_a")), load_training_data(config))
+    teacher = TrainingState(tiny_config(eval_every=0, epochs=1, au_teacher=True, au_head_start=1), str(tmp_path),
+                            name_suffix=name("_b"))
+    with pytest.raises(UserError, match="trained without --au-teacher, which cannot be turned on at --resume"):
+        teacher.restore()
+
+
 def test_the_au_teacher_needs_a_head_start():
     with pytest.raises(ValueError, match="--au-teacher needs --au-head-start"):
         TrainConfig(au_teacher=True).validate()

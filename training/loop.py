@@ -339,9 +339,9 @@ def start(config, resume_dir=None, export_only=False, strategy=None, faces=None)
     state = TrainingState(config, run_dir, strategy=strategy)
     os.makedirs(state.work_dir, exist_ok=True)
     _setup_logging(state.work_dir, console=chief)
+    restored = state.restore()  # first: a checkpoint that does not fit the flags leaves config.json as it was
     if chief:
         atomic_write_text(os.path.join(run_dir, "config.json"), config.to_json())
-    restored = state.restore()
     if export_only:
         if not restored:
             raise UserError(run_dir, "has no checkpoint to export")

@@ -57,6 +57,9 @@ class TrainingState:
         if not path:
             return None
         saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        if self.steps.T is not None and "T" not in saved:  # its head start is over: it would teach untrained
+            raise UserError(self.run_dir, "was trained without --au-teacher, which cannot be turned on at --resume "
+                                          "(the teacher learns in the head start): start a new run")
         if self.steps.G_ema is not None and "G_ema" not in saved:  # saved with --g-ema off
             objects = {k: v for k, v in self.steps.checkpoint_objects().items() if k not in ("G_ema", "ema_updates")}
             tf.train.Checkpoint(step=self.step, **objects).restore(path).assert_existing_objects_matched()
